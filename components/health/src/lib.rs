@@ -1,0 +1,76 @@
+//! `GET`/`HEAD /health` (protocol.md §1): reports the service and whether the `default` SQLite
+//! database and the `default` key-value store really answer. Any failed check makes it a 503.
+
+use serde_json::{Value, json};
+use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http_component;
+use spin_sdk::{key_value, sqlite, variables};
+use std::time::SystemTime;
+
+/// The name the Mirubato frontend and monitors know this service by.
+const SERVICE: &str = "sync-worker";
+
+#[http_component]
+fn handle(req: Request) -> Response {
+    match req.method() {
+        Method::Get => health_response(false),
+        Method::Head => health_response(true),
+        _ => Response::builder()
+            .status(405)
+            .header("content-type", "application/json")
+            .header("allow", "GET, HEAD")
+            .body(json!({"error": "Method not allowed"}).to_string())
+            .build(),
+    }
+}
+
+fn health_response(head_only: bool) -> Response {
+    let checks = [("sqlite", check_sqlite()), ("kv", check_key_value())];
+    let healthy = checks.iter().all(|(_, result)| result.is_ok());
+    let checks: serde_json::Map<String, Value> = checks
+        .into_iter()
+        .map(|(name, result)| (name.to_string(), Value::String(result.err().unwrap_or_else(|| "ok".into()))))
+        .collect();
+    let body = json!({
+        "service": SERVICE,
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "timestamp": protocol::timestamp::iso8601(SystemTime::now()),
+        "environment": variables::get("environment").unwrap_or_else(|_| "unknown".into()),
+        "version": env!("CARGO_PKG_VERSION"),
+        "checks": checks,
+    });
+    let body = if head_only { Vec::new() } else { body.to_string().into_bytes() };
+    Response::builder()
+        .status(if healthy { 200 } else { 503 })
+        .header("content-type", "application/json")
+        .header("cache-control", "no-store")
+        .body(body)
+        .build()
+}
+
+/// Runs a real query on the `default` database, so an unopenable or corrupt file fails it.
+fn check_sqlite() -> Result<(), String> {
+    let connection = sqlite::Connection::open_default().map_err(|e| format!("error: {e}"))?;
+    connection
+        .execute("SELECT count(*) FROM sqlite_master", &[])
+        .map(|_| ())
+        .map_err(|e| format!("error: {e}"))
+}
+
+/// Writes, reads back and deletes a probe key in the `default` store.
+fn check_key_value() -> Result<(), String> {
+    let store = key_value::Store::open_default().map_err(|e| format!("error: {e}"))?;
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let key = format!("health:probe:{nanos}");
+    let value = key.as_bytes();
+    store.set(&key, value).map_err(|e| format!("error: set failed: {e}"))?;
+    let read_back = store.get(&key).map_err(|e| format!("error: get failed: {e}"));
+    let deleted = store.delete(&key).map_err(|e| format!("error: delete failed: {e}"));
+    match read_back? {
+        Some(stored) if stored == value => deleted,
+        _ => Err("error: value read back differs from value written".into()),
+    }
+}

@@ -1,0 +1,154 @@
+//! The HTTP trigger: routes each request to its component (Spin's rules), instantiates the
+//! component for that request, sets Spin's request metadata headers, and logs one line per request.
+
+use crate::app::App;
+use crate::router::RouteMatch;
+use crate::state::InstanceState;
+use anyhow::{Context, anyhow};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use wasmtime::Store;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// How long shutdown waits for in-flight requests before giving up on them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = service_fn(move |request| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(&app, request, local, peer).await) }
+        });
+        let connection = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!("connection from {peer} ended: {error}");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all requests finished"),
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gave up waiting for in-flight requests"),
+    }
+    Ok(())
+}
+
+async fn handle(app: &App, request: Request<Incoming>, local: SocketAddr, peer: SocketAddr) -> Response<HyperOutgoingBody> {
+    let started = Instant::now();
+    let method = request.method().clone();
+    // The path only: query strings can carry tokens, which must never reach a log.
+    let path = request.uri().path().to_string();
+    let response = match app.router.route(&path) {
+        None => json_response(StatusCode::NOT_FOUND, r#"{"error":"Not found"}"#),
+        Some(route) => {
+            let component = route.component.to_string();
+            match run_component(app, &route, request, local, peer).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::error!(component, "request failed: {error:#}");
+                    json_response(StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":"Internal server error"}"#)
+                }
+            }
+        }
+    };
+    tracing::info!(
+        target: "request",
+        "{method} {path} {} {:.2}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
+}
+
+fn json_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed_unsync());
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Spin's request metadata headers, so a component behaves the same here and on Spin.
+fn set_spin_headers(request: &mut Request<Incoming>, route: &RouteMatch<'_>, local: SocketAddr, peer: SocketAddr) {
+    let host = request
+        .headers()
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| local.to_string());
+    let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let values = [
+        ("spin-full-url", format!("http://{host}{path_and_query}")),
+        ("spin-path-info", route.path_info.clone()),
+        ("spin-matched-route", route.raw_route.to_string()),
+        ("spin-raw-component-route", route.raw_route.to_string()),
+        ("spin-component-route", route.component_route.to_string()),
+        ("spin-base-path", "/".to_string()),
+        ("spin-client-addr", peer.to_string()),
+    ];
+    for (name, value) in values {
+        if let Ok(value) = HeaderValue::try_from(value) {
+            request.headers_mut().insert(name, value);
+        }
+    }
+}
+
+async fn run_component(
+    app: &App,
+    route: &RouteMatch<'_>,
+    mut request: Request<Incoming>,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> anyhow::Result<Response<HyperOutgoingBody>> {
+    let component = app.components.get(route.component).context("route names an unloaded component")?;
+    set_spin_headers(&mut request, route, local, peer);
+    let mut store = Store::new(&app.engine, InstanceState::new(&component.grants));
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+    let outparam = store.data_mut().http().new_response_outparam(sender)?;
+    let pre = component.pre.clone();
+    // The guest keeps running after it sets the response, to stream the body.
+    let task = tokio::spawn(async move {
+        let proxy = pre.instantiate_async(&mut store).await?;
+        proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+    });
+    match receiver.await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(code)) => Err(anyhow!("the component answered with error code {code:?}")),
+        Err(_) => match task.await {
+            Ok(Ok(())) => Err(anyhow!("the component returned without setting a response")),
+            Ok(Err(error)) => Err(anyhow::Error::from(error).context("the component failed before responding")),
+            Err(join) => Err(anyhow!("the component task failed: {join}")),
+        },
+    }
+}

@@ -1,0 +1,244 @@
+//! `fermyon:spin/sqlite`: databases by label; `default` is `<state dir>/sqlite_db.db` in WAL mode.
+//!
+//! Each guest connection checks out its own SQLite connection from a small pool and returns it on
+//! drop (rolled back if the guest left a transaction open), so two concurrent requests never share
+//! a transaction. Files are opened on first use: an unusable file is an `io` error for the guest.
+
+use crate::bindings::fermyon::spin::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+/// Idle connections kept per database; more are opened under load and closed when returned.
+const MAX_IDLE_CONNECTIONS: usize = 16;
+
+pub struct Database {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Database {
+    pub fn new(path: PathBuf) -> Arc<Self> {
+        Arc::new(Self { path, idle: Mutex::new(Vec::new()) })
+    }
+
+    fn checkout(&self) -> Result<Connection, Error> {
+        if let Some(connection) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(connection);
+        }
+        self.open().map_err(|e| Error::Io(format!("cannot open {}: {e}", self.path.display())))
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let connection = Connection::open(&self.path)?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        // WAL lets readers run beside the writer; FULL makes each commit durable before it returns.
+        connection.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
+        Ok(connection)
+    }
+
+    fn checkin(&self, connection: Connection) {
+        if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
+            return; // Dropped: a connection in an unknown state must not be reused.
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+    }
+}
+
+/// Per-app state: the configured databases by label.
+#[derive(Default)]
+pub struct AppState {
+    databases: HashMap<String, Arc<Database>>,
+}
+
+impl AppState {
+    pub fn with_default_file(path: PathBuf) -> Self {
+        Self { databases: HashMap::from([("default".to_string(), Database::new(path))]) }
+    }
+}
+
+/// Per-instance state: which labels this component may open.
+pub struct InstanceState {
+    pub app: Arc<AppState>,
+    pub allowed: Arc<BTreeSet<String>>,
+}
+
+/// A connection the guest opened: the resource behind `connection`.
+pub struct OpenConnection {
+    database: Arc<Database>,
+    connection: Option<Connection>,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.database.checkin(connection);
+        }
+    }
+}
+
+pub struct SqliteView<'a> {
+    pub state: &'a InstanceState,
+    pub table: &'a mut ResourceTable,
+}
+
+pub struct Sqlite;
+
+impl HasData for Sqlite {
+    type Data<'a> = SqliteView<'a>;
+}
+
+impl Host for SqliteView<'_> {}
+
+impl HostConnection for SqliteView<'_> {
+    fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+        if !self.state.allowed.contains(&label) {
+            return Ok(Err(Error::AccessDenied));
+        }
+        let Some(database) = self.state.app.databases.get(&label) else {
+            return Ok(Err(Error::NoSuchDatabase));
+        };
+        let connection = match database.checkout() {
+            Ok(connection) => connection,
+            Err(error) => return Ok(Err(error)),
+        };
+        let open = OpenConnection { database: database.clone(), connection: Some(connection) };
+        Ok(Ok(self.table.push(open)?))
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<OpenConnection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let open = self.table.get(&connection)?;
+        let Some(connection) = open.connection.as_ref() else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        Ok(execute(connection, &statement, &parameters).map_err(map_error))
+    }
+
+    fn drop(&mut self, connection: Resource<OpenConnection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+fn execute(connection: &Connection, statement: &str, parameters: &[Value]) -> rusqlite::Result<QueryResult> {
+    let mut prepared = connection.prepare_cached(statement)?;
+    let columns: Vec<String> = prepared.column_names().into_iter().map(str::to_string).collect();
+    for (index, parameter) in parameters.iter().enumerate() {
+        let position = index + 1;
+        match parameter {
+            Value::Integer(i) => prepared.raw_bind_parameter(position, i)?,
+            Value::Real(r) => prepared.raw_bind_parameter(position, r)?,
+            Value::Text(t) => prepared.raw_bind_parameter(position, t)?,
+            Value::Blob(b) => prepared.raw_bind_parameter(position, b)?,
+            Value::Null => prepared.raw_bind_parameter(position, rusqlite::types::Null)?,
+        }
+    }
+    let mut rows = prepared.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let values = (0..columns.len())
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::Integer(i),
+                    ValueRef::Real(r) => Value::Real(r),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push(RowResult { values });
+    }
+    Ok(QueryResult { columns, rows: out })
+}
+
+fn map_error(error: rusqlite::Error) -> Error {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => Error::DatabaseFull,
+        _ => Error::Io(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_view(allowed: &[&str], f: impl FnOnce(&mut SqliteView<'_>, &std::path::Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Arc::new(AppState::with_default_file(dir.path().join("db.sqlite")));
+        let state = InstanceState { app, allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()) };
+        let mut table = ResourceTable::new();
+        f(&mut SqliteView { state: &state, table: &mut table }, dir.path());
+    }
+
+    fn run(view: &mut SqliteView<'_>, c: &Resource<OpenConnection>, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
+        view.execute(Resource::new_borrow(c.rep()), sql.into(), params).unwrap()
+    }
+
+    #[test]
+    fn parameters_and_values_roundtrip() {
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            run(view, &c, "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)", vec![]).unwrap();
+            let row = vec![Value::Integer(-7), Value::Real(1.5), Value::Text("é".into()), Value::Blob(vec![0, 255]), Value::Null];
+            run(view, &c, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", row.clone()).unwrap();
+            let result = run(view, &c, "SELECT i, r, s, b, n FROM t", vec![]).unwrap();
+            assert_eq!(result.columns, ["i", "r", "s", "b", "n"]);
+            assert_eq!(result.rows.len(), 1);
+            assert_eq!(format!("{:?}", result.rows[0].values), format!("{row:?}"));
+        });
+    }
+
+    #[test]
+    fn open_transaction_is_rolled_back_when_dropped() {
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            run(view, &c, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
+            run(view, &c, "BEGIN", vec![]).unwrap();
+            run(view, &c, "INSERT INTO t VALUES (1)", vec![]).unwrap();
+            view.drop(c).unwrap();
+            let c = view.open("default".into()).unwrap().unwrap();
+            let count = run(view, &c, "SELECT count(*) FROM t", vec![]).unwrap();
+            assert!(matches!(count.rows[0].values[0], Value::Integer(0)));
+        });
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        with_view(&[], |view, _| {
+            assert!(matches!(view.open("default".into()).unwrap(), Err(Error::AccessDenied)));
+        });
+        with_view(&["other"], |view, _| {
+            assert!(matches!(view.open("other".into()).unwrap(), Err(Error::NoSuchDatabase)));
+        });
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            assert!(matches!(run(view, &c, "SELEKT 1", vec![]), Err(Error::Io(_))));
+        });
+    }
+
+    #[test]
+    fn unopenable_file_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("db.sqlite")).unwrap();
+        let app = Arc::new(AppState::with_default_file(dir.path().join("db.sqlite")));
+        let state = InstanceState { app, allowed: Arc::new(BTreeSet::from(["default".to_string()])) };
+        let mut table = ResourceTable::new();
+        let mut view = SqliteView { state: &state, table: &mut table };
+        assert!(matches!(view.open("default".into()).unwrap(), Err(Error::Io(_))));
+    }
+}

@@ -1,0 +1,74 @@
+//! The store data of one request: WASI, WASI HTTP and each capability's per-instance state, built
+//! cheaply from the per-component grants prepared once at startup.
+
+use crate::key_value::{self, KeyValueView};
+use crate::outbound_http::{AllowedHosts, OutboundHooks};
+use crate::sqlite::{self, SqliteView};
+use crate::variables;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// What one component may reach, resolved from its manifest entry at startup.
+pub struct ComponentGrants {
+    pub environment: Vec<(String, String)>,
+    pub key_value: (Arc<key_value::AppState>, Arc<BTreeSet<String>>),
+    pub sqlite: (Arc<sqlite::AppState>, Arc<BTreeSet<String>>),
+    pub variables: Arc<variables::ComponentVariables>,
+    pub outbound: Arc<AllowedHosts>,
+}
+
+pub struct InstanceState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    outbound: OutboundHooks,
+    key_value: key_value::InstanceState,
+    sqlite: sqlite::InstanceState,
+    variables: variables::InstanceState,
+}
+
+impl InstanceState {
+    pub fn new(grants: &ComponentGrants) -> Self {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stdout().inherit_stderr().envs(&grants.environment);
+        Self {
+            table: ResourceTable::new(),
+            wasi: wasi.build(),
+            http: WasiHttpCtx::new(),
+            outbound: OutboundHooks { allowed: grants.outbound.clone() },
+            key_value: key_value::InstanceState {
+                app: grants.key_value.0.clone(),
+                allowed: grants.key_value.1.clone(),
+            },
+            sqlite: sqlite::InstanceState { app: grants.sqlite.0.clone(), allowed: grants.sqlite.1.clone() },
+            variables: variables::InstanceState { variables: grants.variables.clone() },
+        }
+    }
+
+    pub fn key_value(&mut self) -> KeyValueView<'_> {
+        KeyValueView { state: &self.key_value, table: &mut self.table }
+    }
+
+    pub fn sqlite(&mut self) -> SqliteView<'_> {
+        SqliteView { state: &self.sqlite, table: &mut self.table }
+    }
+
+    pub fn variables(&mut self) -> &mut variables::InstanceState {
+        &mut self.variables
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+    }
+}
