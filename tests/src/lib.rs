@@ -1,1 +1,311 @@
+//! End-to-end harness: starts the real `sync-host` binary on an ephemeral loopback port with its own
+//! state directory, waits for its "Serving" line (no sleeps), and kills it when dropped.
+//!
+//! The binary and the wasm components are built by `scripts/test` before `cargo test` runs; the
+//! harness only finds them, so every test uses the same artifacts.
 
+use anyhow::{Context, bail};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The workspace root (this crate lives in `<root>/tests`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The `sync-host` binary: `$SYNC_HOST_BIN`, else `<root>/target/release/sync-host`.
+pub fn host_binary() -> PathBuf {
+    let path = std::env::var_os("SYNC_HOST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/release/sync-host"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test, which builds it",
+        path.display()
+    );
+    path
+}
+
+/// A built wasm component under `target/wasm32-wasip2/release`.
+pub fn wasm(name: &str) -> PathBuf {
+    let path = workspace_root()
+        .join("target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-components (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// The app's own spin.toml and the host-fixture manifest.
+pub fn app_manifest() -> PathBuf {
+    workspace_root().join("spin.toml")
+}
+
+pub fn fixture_manifest() -> PathBuf {
+    workspace_root().join("tests/fixtures/spin.toml")
+}
+
+/// A secret long enough for every rule the auth component will apply.
+pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789abcdef";
+
+/// How to start a host.
+pub struct HostConfig {
+    pub manifest: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// Reuse a state directory (e.g. to restart on the same files); a fresh one otherwise.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl HostConfig {
+    pub fn new(manifest: PathBuf) -> Self {
+        Self {
+            manifest,
+            env: vec![("SPIN_VARIABLE_JWT_SECRET".into(), TEST_JWT_SECRET.into())],
+            state_dir: None,
+        }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
+    pub fn without_env(mut self, name: &str) -> Self {
+        self.env.retain(|(n, _)| n != name);
+        self
+    }
+
+    pub fn state_dir(mut self, dir: &Path) -> Self {
+        self.state_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    fn command(&self, state_dir: &Path, extra: &[&str]) -> Command {
+        let mut command = Command::new(host_binary());
+        command
+            .args(["up", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .arg("--manifest")
+            .arg(&self.manifest)
+            .arg("--state-dir")
+            .arg(state_dir)
+            // One compile cache for the whole run: each component is compiled once.
+            .env(
+                "SYNC_HOST_CACHE_DIR",
+                workspace_root().join("target/sync-host-test-cache"),
+            )
+            .env("RUST_LOG", "info")
+            .env_remove("SPIN_VARIABLE_JWT_SECRET")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    }
+
+    /// Starts the host and waits until it serves.
+    pub fn start(self) -> anyhow::Result<Host> {
+        self.start_with_args(&[])
+    }
+
+    /// Starts the host with extra `up` arguments (e.g. `--build`) and waits until it serves.
+    pub fn start_with_args(self, extra: &[&str]) -> anyhow::Result<Host> {
+        let state = match &self.state_dir {
+            Some(dir) => State::Kept(dir.clone()),
+            None => State::Temporary(tempfile::tempdir()?),
+        };
+        let mut child = self
+            .command(state.path(), extra)
+            .spawn()
+            .context("starting sync-host")?;
+        let stderr = collect(child.stderr.take().expect("piped"));
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            line.clear();
+            // Blocks until the host prints a line or exits (EOF): an event, not a timed wait.
+            if stdout.read_line(&mut line)? == 0 {
+                let status = child.wait()?;
+                bail!(
+                    "sync-host exited ({status}) before serving:\n{}",
+                    stderr.lock().unwrap()
+                );
+            }
+            if let Some(rest) = line.trim().strip_prefix("Serving ") {
+                let url = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+                return Ok(Host {
+                    child,
+                    url,
+                    stderr,
+                    state,
+                });
+            }
+            if Instant::now() > deadline {
+                bail!("sync-host printed no Serving line");
+            }
+        }
+    }
+
+    /// Runs the host expecting it to refuse to start; returns its exit status and stderr.
+    pub fn run_expecting_failure(self) -> anyhow::Result<(ExitStatus, String)> {
+        let state = tempfile::tempdir()?;
+        let output = self.command(state.path(), &[]).output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if stdout.contains("Serving ") {
+            bail!("sync-host started although it should have refused: {stdout}");
+        }
+        Ok((
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
+    }
+}
+
+enum State {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl State {
+    fn path(&self) -> &Path {
+        match self {
+            State::Temporary(dir) => dir.path(),
+            State::Kept(path) => path,
+        }
+    }
+}
+
+fn collect(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n) = stream.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    });
+    text
+}
+
+/// A running host; killed when dropped.
+pub struct Host {
+    child: Child,
+    pub url: String,
+    stderr: Arc<Mutex<String>>,
+    state: State,
+}
+
+impl Host {
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// What the host has logged so far.
+    pub fn logs(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into()
+    }
+
+    pub fn get(&self, path: &str) -> Reply {
+        Reply::from(Self::agent().get(format!("{}{path}", self.url)).call())
+    }
+
+    pub fn head(&self, path: &str) -> Reply {
+        Reply::from(Self::agent().head(format!("{}{path}", self.url)).call())
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Reply {
+        Reply::from(Self::agent().post(format!("{}{path}", self.url)).send(body))
+    }
+
+    pub fn put(&self, path: &str, body: &str) -> Reply {
+        Reply::from(Self::agent().put(format!("{}{path}", self.url)).send(body))
+    }
+
+    /// Sends `signal` (e.g. "TERM") to the host process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} failed");
+    }
+
+    /// Waits for the host to exit (after a signal), returning its status.
+    pub fn wait(mut self) -> ExitStatus {
+        self.child.wait().expect("waiting for sync-host")
+    }
+
+    /// Stops the host and waits for it, keeping a kept state directory.
+    pub fn stop(self) {
+        self.signal("TERM");
+        let status = self.wait();
+        assert!(
+            status.success(),
+            "sync-host exited with {status} on SIGTERM"
+        );
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP reply, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    fn from(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Self {
+        let mut response = result.expect("request to sync-host failed");
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        Self {
+            status: response.status().as_u16(),
+            content_type,
+            body,
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}

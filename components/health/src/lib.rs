@@ -29,7 +29,12 @@ fn health_response(head_only: bool) -> Response {
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     let checks: serde_json::Map<String, Value> = checks
         .into_iter()
-        .map(|(name, result)| (name.to_string(), Value::String(result.err().unwrap_or_else(|| "ok".into()))))
+        .map(|(name, result)| {
+            (
+                name.to_string(),
+                Value::String(result.err().unwrap_or_else(|| "ok".into())),
+            )
+        })
         .collect();
     let body = json!({
         "service": SERVICE,
@@ -39,7 +44,11 @@ fn health_response(head_only: bool) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "checks": checks,
     });
-    let body = if head_only { Vec::new() } else { body.to_string().into_bytes() };
+    let body = if head_only {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
     Response::builder()
         .status(if healthy { 200 } else { 503 })
         .header("content-type", "application/json")
@@ -66,9 +75,15 @@ fn check_key_value() -> Result<(), String> {
         .unwrap_or_default();
     let key = format!("health:probe:{nanos}");
     let value = key.as_bytes();
-    store.set(&key, value).map_err(|e| format!("error: set failed: {e}"))?;
-    let read_back = store.get(&key).map_err(|e| format!("error: get failed: {e}"));
-    let deleted = store.delete(&key).map_err(|e| format!("error: delete failed: {e}"));
+    store
+        .set(&key, value)
+        .map_err(|e| format!("error: set failed: {e}"))?;
+    let read_back = store
+        .get(&key)
+        .map_err(|e| format!("error: get failed: {e}"));
+    let deleted = store
+        .delete(&key)
+        .map_err(|e| format!("error: delete failed: {e}"));
     match read_back? {
         Some(stored) if stored == value => deleted,
         _ => Err("error: value read back differs from value written".into()),

@@ -41,14 +41,29 @@ pub struct App {
 impl App {
     pub fn load(manifest: &Manifest, options: &LoadOptions) -> anyhow::Result<Self> {
         let variables = variables::AppState::resolve(manifest, |name| std::env::var(name).ok())?;
-        let state_dir = options.state_dir.clone().unwrap_or_else(|| manifest.dir.join(".spin"));
+        let state_dir = options
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| manifest.dir.join(".spin"));
         if let Err(error) = std::fs::create_dir_all(&state_dir) {
             // Not fatal: the stores report it to the guests (and so to /health) when opened.
-            tracing::warn!("cannot create state directory {}: {error}", state_dir.display());
+            tracing::warn!(
+                "cannot create state directory {}: {error}",
+                state_dir.display()
+            );
         }
-        let key_value = Arc::new(key_value::AppState::with_default_file(state_dir.join("sqlite_key_value.db")));
-        let sqlite = Arc::new(sqlite::AppState::with_default_file(state_dir.join("sqlite_db.db")));
-        let cache = CompileCache::new(options.cache_dir.clone().unwrap_or_else(|| state_dir.join("compiled")));
+        let key_value = Arc::new(key_value::AppState::with_default_file(
+            state_dir.join("sqlite_key_value.db"),
+        ));
+        let sqlite = Arc::new(sqlite::AppState::with_default_file(
+            state_dir.join("sqlite_db.db"),
+        ));
+        let cache = CompileCache::new(
+            options
+                .cache_dir
+                .clone()
+                .unwrap_or_else(|| state_dir.join("compiled")),
+        );
         let engine = crate::engine::new_engine()?;
         let linker = base_linker(&engine)?;
 
@@ -72,8 +87,26 @@ impl App {
                 .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
             let grants = ComponentGrants {
                 environment: component.environment.clone().into_iter().collect(),
-                key_value: (key_value.clone(), Arc::new(component.key_value_stores.iter().cloned().collect::<BTreeSet<_>>())),
-                sqlite: (sqlite.clone(), Arc::new(component.sqlite_databases.iter().cloned().collect::<BTreeSet<_>>())),
+                key_value: (
+                    key_value.clone(),
+                    Arc::new(
+                        component
+                            .key_value_stores
+                            .iter()
+                            .cloned()
+                            .collect::<BTreeSet<_>>(),
+                    ),
+                ),
+                sqlite: (
+                    sqlite.clone(),
+                    Arc::new(
+                        component
+                            .sqlite_databases
+                            .iter()
+                            .cloned()
+                            .collect::<BTreeSet<_>>(),
+                    ),
+                ),
                 variables: variables.component(&id),
                 outbound: Arc::new(outbound),
             };
@@ -81,7 +114,11 @@ impl App {
                 .with_context(|| format!("cannot load component `{id}`"))?;
             components.insert(id, LoadedComponent { pre, grants });
         }
-        Ok(Self { engine, router: Router::new(routes), components })
+        Ok(Self {
+            engine,
+            router: Router::new(routes),
+            components,
+        })
     }
 }
 
@@ -90,15 +127,27 @@ fn base_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::fermyon::spin::key_value::add_to_linker::<_, KeyValue>(&mut linker, InstanceState::key_value)?;
-    bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(&mut linker, InstanceState::sqlite)?;
-    bindings::fermyon::spin::variables::add_to_linker::<_, Variables>(&mut linker, InstanceState::variables)?;
+    bindings::fermyon::spin::key_value::add_to_linker::<_, KeyValue>(
+        &mut linker,
+        InstanceState::key_value,
+    )?;
+    bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(
+        &mut linker,
+        InstanceState::sqlite,
+    )?;
+    bindings::fermyon::spin::variables::add_to_linker::<_, Variables>(
+        &mut linker,
+        InstanceState::variables,
+    )?;
     Ok(linker)
 }
 
 fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| {
-        format!("cannot read {} (build it first: `sync-host up --build`)", path.display())
+        format!(
+            "cannot read {} (build it first: `sync-host up --build`)",
+            path.display()
+        )
     })
 }
 
@@ -131,10 +180,13 @@ fn prepare(
     let mut linker = base_linker.clone();
     deny::link_denied_imports(&mut linker, engine, &compiled)?;
     let instance_pre = linker.instantiate_pre(&compiled).map_err(|error| {
-        anyhow::anyhow!("{error:#}").context("the host does not provide every import the component needs")
+        anyhow::anyhow!("{error:#}")
+            .context("the host does not provide every import the component needs")
     })?;
     match ProxyPre::new(instance_pre) {
         Ok(pre) => Ok(pre),
-        Err(error) => bail!("not an HTTP component (no wasi:http/incoming-handler@0.2 export): {error:#}"),
+        Err(error) => {
+            bail!("not an HTTP component (no wasi:http/incoming-handler@0.2 export): {error:#}")
+        }
     }
 }

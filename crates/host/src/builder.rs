@@ -6,7 +6,9 @@ use std::process::Command;
 
 pub fn build_all(manifest: &Manifest) -> anyhow::Result<()> {
     for (id, component) in &manifest.components {
-        let Some(build) = &component.build else { continue };
+        let Some(build) = &component.build else {
+            continue;
+        };
         let workdir = match &build.workdir {
             Some(dir) => manifest.resolve_path(dir),
             None => manifest.dir.clone(),

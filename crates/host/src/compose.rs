@@ -19,9 +19,16 @@ pub enum ComposeError {
     #[error("dependency `{import}` matches no import of the component (it imports: {imports})")]
     NoSuchImport { import: String, imports: String },
     #[error("dependency `{import}`: the dependency exports no `{export}` (it exports: {exports})")]
-    NoSuchExport { import: String, export: String, exports: String },
+    NoSuchExport {
+        import: String,
+        export: String,
+        exports: String,
+    },
     #[error("dependency `{import}`: {source:#}")]
-    Dependency { import: String, source: anyhow::Error },
+    Dependency {
+        import: String,
+        source: anyhow::Error,
+    },
     #[error("composition failed: {0:#}")]
     Graph(anyhow::Error),
 }
@@ -41,7 +48,9 @@ fn capability_of(import: &str) -> Option<(Capability, &'static str)> {
         "fermyon:spin/key-value" => Some((Capability::KeyValueStores, "key-value")),
         "fermyon:spin/sqlite" => Some((Capability::SqliteDatabases, "sqlite")),
         "fermyon:spin/variables" => Some((Capability::Variables, "variables")),
-        "wasi:http/outgoing-handler" => Some((Capability::AllowedOutboundHosts, "outgoing-handler")),
+        "wasi:http/outgoing-handler" => {
+            Some((Capability::AllowedOutboundHosts, "outgoing-handler"))
+        }
         _ => None,
     }
 }
@@ -56,7 +65,8 @@ pub fn compose(main: Vec<u8>, dependencies: Vec<DependencyWasm>) -> Result<Vec<u
         return Ok(main);
     }
     let mut graph = CompositionGraph::new();
-    let main_package = Package::from_bytes("app:main", None, main, graph.types_mut()).map_err(graph_error)?;
+    let main_package =
+        Package::from_bytes("app:main", None, main, graph.types_mut()).map_err(graph_error)?;
     let main_id = graph.register_package(main_package).map_err(graph_error)?;
     let main_world = graph[main_id].ty();
     let main_imports: Vec<String> = graph.types()[main_world].imports.keys().cloned().collect();
@@ -67,23 +77,45 @@ pub fn compose(main: Vec<u8>, dependencies: Vec<DependencyWasm>) -> Result<Vec<u
     for (index, dependency) in dependencies.into_iter().enumerate() {
         let import = dependency.import.clone();
         if !main_imports.contains(&import) {
-            return Err(ComposeError::NoSuchImport { import, imports: main_imports.join(", ") });
+            return Err(ComposeError::NoSuchImport {
+                import,
+                imports: main_imports.join(", "),
+            });
         }
-        let dep_error = |source: anyhow::Error| ComposeError::Dependency { import: import.clone(), source };
-        let package = Package::from_bytes(&format!("app:dependency{index}"), None, dependency.bytes, graph.types_mut())
-            .map_err(dep_error)?;
-        let package_id = graph.register_package(package).map_err(|e| dep_error(e.into()))?;
+        let dep_error = |source: anyhow::Error| ComposeError::Dependency {
+            import: import.clone(),
+            source,
+        };
+        let package = Package::from_bytes(
+            &format!("app:dependency{index}"),
+            None,
+            dependency.bytes,
+            graph.types_mut(),
+        )
+        .map_err(dep_error)?;
+        let package_id = graph
+            .register_package(package)
+            .map_err(|e| dep_error(e.into()))?;
         let world = &graph.types()[graph[package_id].ty()];
         let exports: Vec<String> = world.exports.keys().cloned().collect();
-        let dep_imports: Vec<(String, wac_graph::types::ItemKind)> =
-            world.imports.iter().map(|(name, kind)| (name.clone(), *kind)).collect();
+        let dep_imports: Vec<(String, wac_graph::types::ItemKind)> = world
+            .imports
+            .iter()
+            .map(|(name, kind)| (name.clone(), *kind))
+            .collect();
         let export = dependency.export.clone().unwrap_or_else(|| import.clone());
         if !exports.contains(&export) {
-            return Err(ComposeError::NoSuchExport { import, export, exports: exports.join(", ") });
+            return Err(ComposeError::NoSuchExport {
+                import,
+                export,
+                exports: exports.join(", "),
+            });
         }
         let instance = graph.instantiate(package_id);
         for (name, kind) in dep_imports {
-            let Some((capability, short)) = capability_of(&name) else { continue };
+            let Some((capability, short)) = capability_of(&name) else {
+                continue;
+            };
             if dependency.inherits.contains(&capability) {
                 continue;
             }
@@ -91,19 +123,29 @@ pub fn compose(main: Vec<u8>, dependencies: Vec<DependencyWasm>) -> Result<Vec<u
                 Some(node) => *node,
                 None => {
                     let deny_name = format!("{DENY_PREFIX}{short}-n{}", deny_imports.len());
-                    let node = graph.import(deny_name, kind).map_err(|e| dep_error(e.into()))?;
+                    let node = graph
+                        .import(deny_name, kind)
+                        .map_err(|e| dep_error(e.into()))?;
                     deny_imports.insert(name.clone(), node);
                     node
                 }
             };
-            graph.set_instantiation_argument(instance, &name, node).map_err(|e| dep_error(e.into()))?;
+            graph
+                .set_instantiation_argument(instance, &name, node)
+                .map_err(|e| dep_error(e.into()))?;
         }
-        let alias = graph.alias_instance_export(instance, &export).map_err(|e| dep_error(e.into()))?;
-        graph.set_instantiation_argument(main_instance, &import, alias).map_err(|e| dep_error(e.into()))?;
+        let alias = graph
+            .alias_instance_export(instance, &export)
+            .map_err(|e| dep_error(e.into()))?;
+        graph
+            .set_instantiation_argument(main_instance, &import, alias)
+            .map_err(|e| dep_error(e.into()))?;
     }
 
     for name in main_exports {
-        let alias = graph.alias_instance_export(main_instance, &name).map_err(graph_error)?;
+        let alias = graph
+            .alias_instance_export(main_instance, &name)
+            .map_err(graph_error)?;
         graph.export(alias, &name).map_err(graph_error)?;
     }
     graph.encode(EncodeOptions::default()).map_err(graph_error)

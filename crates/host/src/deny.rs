@@ -13,7 +13,11 @@ use wasmtime::{Engine, StoreContextMut};
 struct Denied;
 
 /// Links every `deny-…` import of `component` into `linker`.
-pub fn link_denied_imports<T: 'static>(linker: &mut Linker<T>, engine: &Engine, component: &Component) -> anyhow::Result<()> {
+pub fn link_denied_imports<T: 'static>(
+    linker: &mut Linker<T>,
+    engine: &Engine,
+    component: &Component,
+) -> anyhow::Result<()> {
     let imports: Vec<(String, ComponentItem)> = component
         .component_type()
         .imports(engine)
@@ -38,7 +42,10 @@ pub fn link_denied_imports<T: 'static>(linker: &mut Linker<T>, engine: &Engine, 
             match export_item.ty {
                 ComponentItem::ComponentFunc(_) => {
                     let function = format!("{name}#{export}");
-                    linked.func_new(export, move |store, ty, params, results| deny(store, &function, ty, params, results).map_err(wasmtime::Error::from_anyhow))?;
+                    linked.func_new(export, move |store, ty, params, results| {
+                        deny(store, &function, ty, params, results)
+                            .map_err(wasmtime::Error::from_anyhow)
+                    })?;
                 }
                 ComponentItem::Resource(resource) if !foreign_resources.contains(&resource) => {
                     linked.resource(export, ResourceType::host::<Denied>(), |_, _| Ok(()))?;
@@ -51,7 +58,9 @@ pub fn link_denied_imports<T: 'static>(linker: &mut Linker<T>, engine: &Engine, 
 }
 
 fn instance_resources(engine: &Engine, item: &ComponentItem) -> Vec<ResourceType> {
-    let ComponentItem::ComponentInstance(instance) = item else { return Vec::new() };
+    let ComponentItem::ComponentInstance(instance) = item else {
+        return Vec::new();
+    };
     instance
         .exports(engine)
         .filter_map(|(_, item)| match item.ty {
@@ -61,7 +70,13 @@ fn instance_resources(engine: &Engine, item: &ComponentItem) -> Vec<ResourceType
         .collect()
 }
 
-fn deny<T>(mut store: StoreContextMut<'_, T>, function: &str, ty: ComponentFunc, params: &[Val], results: &mut [Val]) -> anyhow::Result<()> {
+fn deny<T>(
+    mut store: StoreContextMut<'_, T>,
+    function: &str,
+    ty: ComponentFunc,
+    params: &[Val],
+    results: &mut [Val],
+) -> anyhow::Result<()> {
     for param in params {
         if let Val::Resource(resource) = param
             && resource.owned()
@@ -72,7 +87,9 @@ fn deny<T>(mut store: StoreContextMut<'_, T>, function: &str, ty: ComponentFunc,
     let Some(Type::Result(result)) = ty.results().next() else {
         bail!("{function} was denied and has no error result to report it with");
     };
-    let error = result.err().with_context(|| format!("{function} was denied and has no error type"))?;
+    let error = result
+        .err()
+        .with_context(|| format!("{function} was denied and has no error type"))?;
     results[0] = Val::Result(Err(Some(Box::new(denied_value(function, &error)?))));
     Ok(())
 }
@@ -81,15 +98,27 @@ fn denied_value(function: &str, error: &Type) -> anyhow::Result<Val> {
     let Type::Variant(variant) = error else {
         bail!("{function} was denied and its error type is not a variant");
     };
-    let cases: Vec<(String, bool)> = variant.cases().map(|c| (c.name.to_string(), c.ty.is_some())).collect();
+    let cases: Vec<(String, bool)> = variant
+        .cases()
+        .map(|c| (c.name.to_string(), c.ty.is_some()))
+        .collect();
     for refusal in ["access-denied", "HTTP-request-denied"] {
-        if cases.iter().any(|(name, payload)| name == refusal && !payload) {
+        if cases
+            .iter()
+            .any(|(name, payload)| name == refusal && !payload)
+        {
             return Ok(Val::Variant(refusal.to_string(), None));
         }
     }
-    if cases.iter().any(|(name, payload)| name == "other" && *payload) {
+    if cases
+        .iter()
+        .any(|(name, payload)| name == "other" && *payload)
+    {
         let message = "access denied: this dependency does not inherit this capability (set inherit_configuration)";
-        return Ok(Val::Variant("other".into(), Some(Box::new(Val::String(message.into())))));
+        return Ok(Val::Variant(
+            "other".into(),
+            Some(Box::new(Val::String(message.into()))),
+        ));
     }
     bail!("{function} was denied and its error type has no way to say so")
 }

@@ -26,6 +26,8 @@ pub fn new_engine() -> anyhow::Result<Engine> {
         .max_memory_size(512 << 20);
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // wac-graph records which interface an instance implements; accept those annotations.
+    config.wasm_component_model_implements(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
     Ok(Engine::new(&config)?)
 }
@@ -47,7 +49,11 @@ impl CompileCache {
         hasher.update(wasm);
         hasher.update(settings.finish().to_le_bytes());
         hasher.update(env!("CARGO_PKG_VERSION").as_bytes());
-        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Loads the precompiled form of `wasm`, compiling and storing it on a miss.
@@ -58,12 +64,21 @@ impl CompileCache {
             // compatibility hash (part of the file name) and is only ever replaced atomically.
             match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(error) => tracing::warn!("ignoring unusable cache entry {}: {error:#}", path.display()),
+                Err(error) => tracing::warn!(
+                    "ignoring unusable cache entry {}: {error:#}",
+                    path.display()
+                ),
             }
         }
-        let compiled = engine.precompile_component(wasm).map_err(anyhow::Error::from).context("compiling component")?;
+        let compiled = engine
+            .precompile_component(wasm)
+            .map_err(anyhow::Error::from)
+            .context("compiling component")?;
         if let Err(error) = write_atomically(&self.dir, &path, &compiled) {
-            tracing::warn!("cannot cache compiled component in {}: {error:#}", self.dir.display());
+            tracing::warn!(
+                "cannot cache compiled component in {}: {error:#}",
+                self.dir.display()
+            );
         }
         // SAFETY: `compiled` was produced just above by this engine.
         Ok(unsafe { Component::deserialize(engine, &compiled) }?)
@@ -72,7 +87,11 @@ impl CompileCache {
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let temporary = dir.join(format!(".{}.{}.tmp", std::process::id(), path.file_name().unwrap_or_default().to_string_lossy()));
+    let temporary = dir.join(format!(
+        ".{}.{}.tmp",
+        std::process::id(),
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path)?;
     Ok(())

@@ -28,7 +28,11 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -48,7 +52,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             let app = app.clone();
             async move { Ok::<_, Infallible>(handle(&app, request, local, peer).await) }
         });
-        let connection = graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
+        let connection =
+            graceful.watch(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!("connection from {peer} ended: {error}");
@@ -64,7 +69,12 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     Ok(())
 }
 
-async fn handle(app: &App, request: Request<Incoming>, local: SocketAddr, peer: SocketAddr) -> Response<HyperOutgoingBody> {
+async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Response<HyperOutgoingBody> {
     let started = Instant::now();
     let method = request.method().clone();
     // The path only: query strings can carry tokens, which must never reach a log.
@@ -77,7 +87,10 @@ async fn handle(app: &App, request: Request<Incoming>, local: SocketAddr, peer: 
                 Ok(response) => response,
                 Err(error) => {
                     tracing::error!(component, "request failed: {error:#}");
-                    json_response(StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":"Internal server error"}"#)
+                    json_response(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        r#"{"error":"Internal server error"}"#,
+                    )
                 }
             }
         }
@@ -92,21 +105,36 @@ async fn handle(app: &App, request: Request<Incoming>, local: SocketAddr, peer: 
 }
 
 fn json_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())).map_err(|never| match never {}).boxed_unsync());
+    let mut response = Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
 
 /// Spin's request metadata headers, so a component behaves the same here and on Spin.
-fn set_spin_headers(request: &mut Request<Incoming>, route: &RouteMatch<'_>, local: SocketAddr, peer: SocketAddr) {
+fn set_spin_headers(
+    request: &mut Request<Incoming>,
+    route: &RouteMatch<'_>,
+    local: SocketAddr,
+    peer: SocketAddr,
+) {
     let host = request
         .headers()
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .unwrap_or_else(|| local.to_string());
-    let path_and_query = request.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let values = [
         ("spin-full-url", format!("http://{host}{path_and_query}")),
         ("spin-path-info", route.path_info.clone()),
@@ -130,24 +158,35 @@ async fn run_component(
     local: SocketAddr,
     peer: SocketAddr,
 ) -> anyhow::Result<Response<HyperOutgoingBody>> {
-    let component = app.components.get(route.component).context("route names an unloaded component")?;
+    let component = app
+        .components
+        .get(route.component)
+        .context("route names an unloaded component")?;
     set_spin_headers(&mut request, route, local, peer);
     let mut store = Store::new(&app.engine, InstanceState::new(&component.grants));
     let (sender, receiver) = tokio::sync::oneshot::channel();
-    let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+    let incoming = store
+        .data_mut()
+        .http()
+        .new_incoming_request(Scheme::Http, request)?;
     let outparam = store.data_mut().http().new_response_outparam(sender)?;
     let pre = component.pre.clone();
     // The guest keeps running after it sets the response, to stream the body.
     let task = tokio::spawn(async move {
         let proxy = pre.instantiate_async(&mut store).await?;
-        proxy.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await
+        proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, incoming, outparam)
+            .await
     });
     match receiver.await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(code)) => Err(anyhow!("the component answered with error code {code:?}")),
         Err(_) => match task.await {
             Ok(Ok(())) => Err(anyhow!("the component returned without setting a response")),
-            Ok(Err(error)) => Err(anyhow::Error::from(error).context("the component failed before responding")),
+            Ok(Err(error)) => {
+                Err(anyhow::Error::from(error).context("the component failed before responding"))
+            }
             Err(join) => Err(anyhow!("the component task failed: {join}")),
         },
     }

@@ -33,13 +33,19 @@ pub struct SqliteFile {
 
 impl SqliteFile {
     pub fn new(path: PathBuf) -> Arc<Self> {
-        Arc::new(Self { path, connection: Mutex::new(None) })
+        Arc::new(Self {
+            path,
+            connection: Mutex::new(None),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
         let mut guard = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
-            *guard = Some(self.open().map_err(|e| format!("{}: {e}", self.path.display()))?);
+            *guard = Some(
+                self.open()
+                    .map_err(|e| format!("{}: {e}", self.path.display()))?,
+            );
         }
         f(guard.as_ref().expect("opened above")).map_err(|e| e.to_string())
     }
@@ -108,8 +114,13 @@ impl AppState {
     /// The `default` label on a SQLite file, as Spin configures it without a runtime config.
     pub fn with_default_file(path: PathBuf) -> Self {
         let file = SqliteFile::new(path);
-        let store = SqliteStore { label: "default".into(), file };
-        Self { stores: HashMap::from([("default".to_string(), Arc::new(store) as Arc<dyn Store>)]) }
+        let store = SqliteStore {
+            label: "default".into(),
+            file,
+        };
+        Self {
+            stores: HashMap::from([("default".to_string(), Arc::new(store) as Arc<dyn Store>)]),
+        }
     }
 }
 
@@ -155,23 +166,43 @@ impl HostStore for KeyValueView<'_> {
         }
     }
 
-    fn get(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+    fn get(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
         Ok(self.store(&store)?.get(&key).map_err(Error::Other))
     }
 
-    fn set(&mut self, store: Resource<OpenStore>, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+    fn set(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.store(&store)?.set(&key, &value).map_err(Error::Other))
     }
 
-    fn delete(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<(), Error>> {
+    fn delete(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), Error>> {
         Ok(self.store(&store)?.delete(&key).map_err(Error::Other))
     }
 
-    fn exists(&mut self, store: Resource<OpenStore>, key: String) -> wasmtime::Result<Result<bool, Error>> {
+    fn exists(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, Error>> {
         Ok(self.store(&store)?.exists(&key).map_err(Error::Other))
     }
 
-    fn get_keys(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<Result<Vec<String>, Error>> {
+    fn get_keys(
+        &mut self,
+        store: Resource<OpenStore>,
+    ) -> wasmtime::Result<Result<Vec<String>, Error>> {
         Ok(self.store(&store)?.keys().map_err(Error::Other))
     }
 
@@ -188,9 +219,15 @@ mod tests {
     fn view_test(allowed: &[&str], f: impl FnOnce(&mut KeyValueView<'_>)) {
         let dir = tempfile::tempdir().unwrap();
         let app = Arc::new(AppState::with_default_file(dir.path().join("kv.db")));
-        let state = InstanceState { app, allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()) };
+        let state = InstanceState {
+            app,
+            allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()),
+        };
         let mut table = ResourceTable::new();
-        f(&mut KeyValueView { state: &state, table: &mut table });
+        f(&mut KeyValueView {
+            state: &state,
+            table: &mut table,
+        });
     }
 
     #[test]
@@ -200,9 +237,15 @@ mod tests {
             let again = Resource::<OpenStore>::new_borrow(store.rep());
             view.set(again, "k".into(), b"v".to_vec()).unwrap().unwrap();
             let again = Resource::<OpenStore>::new_borrow(store.rep());
-            assert_eq!(view.get(again, "k".into()).unwrap().unwrap(), Some(b"v".to_vec()));
+            assert_eq!(
+                view.get(again, "k".into()).unwrap().unwrap(),
+                Some(b"v".to_vec())
+            );
             let again = Resource::<OpenStore>::new_borrow(store.rep());
-            assert_eq!(view.get_keys(again).unwrap().unwrap(), vec!["k".to_string()]);
+            assert_eq!(
+                view.get_keys(again).unwrap().unwrap(),
+                vec!["k".to_string()]
+            );
             let again = Resource::<OpenStore>::new_borrow(store.rep());
             view.delete(again, "k".into()).unwrap().unwrap();
             let again = Resource::<OpenStore>::new_borrow(store.rep());
@@ -213,14 +256,20 @@ mod tests {
     #[test]
     fn ungranted_label_is_access_denied() {
         view_test(&[], |view| {
-            assert!(matches!(view.open("default".into()).unwrap(), Err(Error::AccessDenied)));
+            assert!(matches!(
+                view.open("default".into()).unwrap(),
+                Err(Error::AccessDenied)
+            ));
         });
     }
 
     #[test]
     fn granted_but_unconfigured_label_is_no_such_store() {
         view_test(&["other"], |view| {
-            assert!(matches!(view.open("other".into()).unwrap(), Err(Error::NoSuchStore)));
+            assert!(matches!(
+                view.open("other".into()).unwrap(),
+                Err(Error::NoSuchStore)
+            ));
         });
     }
 
@@ -229,7 +278,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A directory where the database file should be: SQLite cannot open it.
         std::fs::create_dir(dir.path().join("kv.db")).unwrap();
-        let store = SqliteStore { label: "default".into(), file: SqliteFile::new(dir.path().join("kv.db")) };
+        let store = SqliteStore {
+            label: "default".into(),
+            file: SqliteFile::new(dir.path().join("kv.db")),
+        };
         assert!(store.get("k").is_err());
     }
 }

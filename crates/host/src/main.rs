@@ -28,7 +28,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(version, about = "Runs a Spin manifest (v2) on Wasmtime: mirubato-sync's embedded host")]
+#[command(
+    version,
+    about = "Runs a Spin manifest (v2) on Wasmtime: mirubato-sync's embedded host"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,8 +65,9 @@ struct UpArgs {
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wasmtime_wasi_http=warn,cranelift=warn,wasmtime=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,wasmtime_wasi_http=warn,cranelift=warn,wasmtime=warn".into()
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -86,16 +90,25 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     if args.build {
         builder::build_all(&manifest)?;
     }
-    let options = app::LoadOptions { state_dir: args.state_dir, cache_dir: args.cache_dir };
+    let options = app::LoadOptions {
+        state_dir: args.state_dir,
+        cache_dir: args.cache_dir,
+    };
     let app = Arc::new(app::App::load(&manifest, &options)?);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = listener.local_addr()?;
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "Serving http://{address} ({})", manifest.application.name)?;
+        writeln!(
+            stdout,
+            "Serving http://{address} ({})",
+            manifest.application.name
+        )?;
         for route in app.router.routes() {
             writeln!(stdout, "  {} -> {}", route.raw, route.component)?;
         }

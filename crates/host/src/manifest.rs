@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("cannot read manifest {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid manifest {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid manifest: {0}")]
@@ -21,7 +24,8 @@ pub enum ManifestError {
 }
 
 /// Spin fields this host knows but does not implement.
-const NOT_IMPLEMENTED: &str = "a Spin field that sync-host does not implement; run this app on Spin instead";
+const NOT_IMPLEMENTED: &str =
+    "a Spin field that sync-host does not implement; run this app on Spin instead";
 
 #[derive(Debug)]
 pub struct Manifest {
@@ -41,7 +45,7 @@ struct RawManifest {
     #[serde(default)]
     variables: BTreeMap<String, VariableDecl>,
     #[serde(default)]
-    trigger: BTreeMap<String, Vec<HttpTrigger>>,
+    trigger: BTreeMap<String, toml::Value>,
     #[serde(default)]
     component: BTreeMap<String, Component>,
 }
@@ -223,35 +227,57 @@ pub enum DependencySource {
 
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ManifestError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         Self::parse(&text, dir).map_err(|e| match e {
-            ManifestError::Parse { message, .. } => ManifestError::Parse { path: path.to_owned(), message },
+            ManifestError::Parse { message, .. } => ManifestError::Parse {
+                path: path.to_owned(),
+                message,
+            },
             other => other,
         })
     }
 
     pub fn parse(text: &str, dir: PathBuf) -> Result<Self, ManifestError> {
-        let raw: RawManifest = toml::from_str(text)
-            .map_err(|e| ManifestError::Parse { path: PathBuf::new(), message: e.to_string() })?;
+        let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
+            path: PathBuf::from("spin.toml"),
+            message: e.to_string(),
+        })?;
         if raw.spin_manifest_version != 2 {
             return Err(ManifestError::Invalid(format!(
                 "spin_manifest_version = {} is not supported; use 2",
                 raw.spin_manifest_version
             )));
         }
-        let RawManifest { application, variables, mut trigger, component: mut components, .. } = raw;
+        let RawManifest {
+            application,
+            variables,
+            mut trigger,
+            component: mut components,
+            ..
+        } = raw;
         unsupported_if("application.targets", application.targets.is_some())?;
         unsupported_if("application.trigger", application.trigger.is_some())?;
-        let http_triggers = trigger.remove("http").unwrap_or_default();
-        if let Some(other) = trigger.keys().next() {
+        if let Some(other) = trigger.keys().find(|t| *t != "http") {
             return Err(ManifestError::Unsupported {
                 field: format!("trigger.{other}"),
                 why: "sync-host runs HTTP triggers only",
             });
         }
+        let http_triggers: Vec<HttpTrigger> = match trigger.remove("http") {
+            Some(value) => value.try_into().map_err(|e: toml::de::Error| {
+                ManifestError::Invalid(format!("trigger.http: {}", e.message()))
+            })?,
+            None => Vec::new(),
+        };
         for (name, decl) in &variables {
             validate_variable(name, decl)?;
         }
@@ -260,7 +286,13 @@ impl Manifest {
         }
         validate_triggers(&http_triggers, &components)?;
         validate_dependency_components(&components)?;
-        Ok(Self { dir, application, variables, http_triggers, components })
+        Ok(Self {
+            dir,
+            application,
+            variables,
+            http_triggers,
+            components,
+        })
     }
 
     /// A path from the manifest, relative to the manifest's directory.
@@ -285,7 +317,10 @@ impl Component {
 
 fn unsupported_if(field: &str, present: bool) -> Result<(), ManifestError> {
     if present {
-        return Err(ManifestError::Unsupported { field: field.to_string(), why: NOT_IMPLEMENTED });
+        return Err(ManifestError::Unsupported {
+            field: field.to_string(),
+            why: NOT_IMPLEMENTED,
+        });
     }
     Ok(())
 }
@@ -299,13 +334,19 @@ fn is_lower_snake(name: &str) -> bool {
 }
 
 fn is_label(name: &str) -> bool {
-    let kebab = name.split('-').all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    let kebab = name.split('-').all(|w| {
+        !w.is_empty()
+            && w.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    });
     kebab || is_lower_snake(name)
 }
 
 fn validate_variable(name: &str, decl: &VariableDecl) -> Result<(), ManifestError> {
     if !is_lower_snake(name) {
-        return Err(ManifestError::Invalid(format!("variable name `{name}` must be lower_snake_case")));
+        return Err(ManifestError::Invalid(format!(
+            "variable name `{name}` must be lower_snake_case"
+        )));
     }
     match (&decl.default, decl.required) {
         (Some(_), true) => Err(ManifestError::Invalid(format!(
@@ -327,7 +368,10 @@ fn validate_component(
     unsupported_if(&field("files"), component.files.is_some())?;
     unsupported_if(&field("exclude_files"), component.exclude_files.is_some())?;
     unsupported_if(&field("ai_models"), component.ai_models.is_some())?;
-    unsupported_if(&field("allowed_http_hosts"), component.allowed_http_hosts.is_some())?;
+    unsupported_if(
+        &field("allowed_http_hosts"),
+        component.allowed_http_hosts.is_some(),
+    )?;
     unsupported_if(&field("profile"), component.profile.is_some())?;
     if !component.source.is_str() {
         return Err(ManifestError::Unsupported {
@@ -337,7 +381,10 @@ fn validate_component(
     }
     for (name, template) in &component.variables {
         if !is_lower_snake(name) {
-            return Err(ManifestError::Invalid(format!("{}: `{name}` must be lower_snake_case", field("variables"))));
+            return Err(ManifestError::Invalid(format!(
+                "{}: `{name}` must be lower_snake_case",
+                field("variables")
+            )));
         }
         for reference in crate::variables::template_references(template)
             .map_err(|e| ManifestError::Invalid(format!("{}.{name}: {e}", field("variables"))))?
@@ -350,9 +397,15 @@ fn validate_component(
             }
         }
     }
-    for (list, labels) in [("key_value_stores", &component.key_value_stores), ("sqlite_databases", &component.sqlite_databases)] {
+    for (list, labels) in [
+        ("key_value_stores", &component.key_value_stores),
+        ("sqlite_databases", &component.sqlite_databases),
+    ] {
         if let Some(bad) = labels.iter().find(|l| !is_label(l)) {
-            return Err(ManifestError::Invalid(format!("{}: label `{bad}` must be kebab-case or snake_case", field(list))));
+            return Err(ManifestError::Invalid(format!(
+                "{}: label `{bad}` must be kebab-case or snake_case",
+                field(list)
+            )));
         }
         if let Some(unknown) = labels.iter().find(|l| l.as_str() != "default") {
             return Err(ManifestError::Invalid(format!(
@@ -361,7 +414,9 @@ fn validate_component(
             )));
         }
     }
-    let inherit_all = component.dependencies_inherit_configuration.unwrap_or(false);
+    let inherit_all = component
+        .dependencies_inherit_configuration
+        .unwrap_or(false);
     let mut resolved = Vec::new();
     for (import, value) in &component.dependencies {
         resolved.push(parse_dependency(id, import, value, inherit_all)?);
@@ -389,13 +444,17 @@ fn parse_dependency(
     }
     let mut source = None;
     let mut export = None;
-    let mut inherits: BTreeSet<Capability> =
-        if inherit_all { Capability::ALL.into_iter().collect() } else { BTreeSet::new() };
+    let mut inherits: BTreeSet<Capability> = if inherit_all {
+        Capability::ALL.into_iter().collect()
+    } else {
+        BTreeSet::new()
+    };
     for (key, value) in table {
         let string = || {
-            value.as_str().map(str::to_string).ok_or_else(|| {
-                ManifestError::Invalid(format!("{field}.{key} must be a string"))
-            })
+            value
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| ManifestError::Invalid(format!("{field}.{key} must be a string")))
         };
         match key.as_str() {
             "path" => source = Some(DependencySource::Path(PathBuf::from(string()?))),
@@ -409,13 +468,20 @@ fn parse_dependency(
                 });
             }
             other => {
-                return Err(ManifestError::Invalid(format!("{field}: unknown field `{other}`")));
+                return Err(ManifestError::Invalid(format!(
+                    "{field}: unknown field `{other}`"
+                )));
             }
         }
     }
     let source = source
         .ok_or_else(|| ManifestError::Invalid(format!("{field} needs `path` or `component`")))?;
-    Ok(Dependency { import: import.to_string(), source, export, inherits })
+    Ok(Dependency {
+        import: import.to_string(),
+        source,
+        export,
+        inherits,
+    })
 }
 
 fn parse_inherit(field: &str, value: &toml::Value) -> Result<BTreeSet<Capability>, ManifestError> {
@@ -445,9 +511,13 @@ fn validate_triggers(
     let mut routes = BTreeSet::new();
     for (index, trigger) in triggers.iter().enumerate() {
         let field = format!("trigger.http[{index}]");
-        unsupported_if(&format!("{field}.executor"), trigger.executor.as_ref().is_some_and(|e| {
-            e.get("type").and_then(toml::Value::as_str) != Some("spin")
-        }))?;
+        unsupported_if(
+            &format!("{field}.executor"),
+            trigger
+                .executor
+                .as_ref()
+                .is_some_and(|e| e.get("type").and_then(toml::Value::as_str) != Some("spin")),
+        )?;
         let Some(component) = trigger.component.as_str() else {
             return Err(ManifestError::Unsupported {
                 field: format!("{field}.component"),
@@ -455,14 +525,20 @@ fn validate_triggers(
             });
         };
         if !components.contains_key(component) {
-            return Err(ManifestError::Invalid(format!("{field}.component: no component `{component}` in the manifest")));
+            return Err(ManifestError::Invalid(format!(
+                "{field}.component: no component `{component}` in the manifest"
+            )));
         }
         if let Route::Path(route) = &trigger.route {
             if !route.starts_with('/') {
-                return Err(ManifestError::Invalid(format!("{field}.route `{route}` must start with `/`")));
+                return Err(ManifestError::Invalid(format!(
+                    "{field}.route `{route}` must start with `/`"
+                )));
             }
             if !routes.insert(crate::router::normalize(route)) {
-                return Err(ManifestError::Invalid(format!("{field}.route `{route}` is declared twice")));
+                return Err(ManifestError::Invalid(format!(
+                    "{field}.route `{route}` is declared twice"
+                )));
             }
         }
     }
@@ -471,10 +547,14 @@ fn validate_triggers(
 
 /// Spin's rule: "Dependencies may not have their own resources or permissions". A component used as
 /// a dependency reaches stores, variables and hosts only through its importer's inheritance.
-fn validate_dependency_components(components: &BTreeMap<String, Component>) -> Result<(), ManifestError> {
+fn validate_dependency_components(
+    components: &BTreeMap<String, Component>,
+) -> Result<(), ManifestError> {
     for (importer, component) in components {
         for dependency in &component.resolved_dependencies {
-            let DependencySource::AppComponent(id) = &dependency.source else { continue };
+            let DependencySource::AppComponent(id) = &dependency.source else {
+                continue;
+            };
             let Some(dep) = components.get(id) else {
                 return Err(ManifestError::Invalid(format!(
                     "component.{importer}.dependencies.\"{}\": no component `{id}` in the manifest",
@@ -482,14 +562,19 @@ fn validate_dependency_components(components: &BTreeMap<String, Component>) -> R
                 )));
             };
             if id == importer {
-                return Err(ManifestError::Invalid(format!("component `{importer}` cannot depend on itself")));
+                return Err(ManifestError::Invalid(format!(
+                    "component `{importer}` cannot depend on itself"
+                )));
             }
             let own = [
                 ("variables", !dep.variables.is_empty()),
                 ("environment", !dep.environment.is_empty()),
                 ("key_value_stores", !dep.key_value_stores.is_empty()),
                 ("sqlite_databases", !dep.sqlite_databases.is_empty()),
-                ("allowed_outbound_hosts", !dep.allowed_outbound_hosts.is_empty()),
+                (
+                    "allowed_outbound_hosts",
+                    !dep.allowed_outbound_hosts.is_empty(),
+                ),
                 ("dependencies", !dep.resolved_dependencies.is_empty()),
             ];
             if let Some((field, _)) = own.iter().find(|(_, present)| *present) {
@@ -543,7 +628,10 @@ key_value_stores = ["default"]
 
     #[test]
     fn unsupported_spin_field_is_named() {
-        let text = MINIMAL.replace("source = \"a.wasm\"", "source = \"a.wasm\"\nfiles = [\"x\"]");
+        let text = MINIMAL.replace(
+            "source = \"a.wasm\"",
+            "source = \"a.wasm\"\nfiles = [\"x\"]",
+        );
         let error = parse(&text).unwrap_err().to_string();
         assert!(error.contains("component.a.files"), "{error}");
     }
@@ -568,7 +656,10 @@ key_value_stores = ["default"]
             "{MINIMAL}\n[component.a.dependencies]\n\"x:y/z@0.1.0\" = {{ component = \"b\" }}\n[component.b]\nsource = \"b.wasm\"\nkey_value_stores = [\"default\"]\n"
         );
         let error = parse(&text).unwrap_err().to_string();
-        assert!(error.contains("may not have their own resources"), "{error}");
+        assert!(
+            error.contains("may not have their own resources"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -578,8 +669,17 @@ key_value_stores = ["default"]
         );
         let manifest = parse(&text).unwrap();
         let deps = &manifest.components["a"].resolved_dependencies;
-        let by_import = |name: &str| deps.iter().find(|d| d.import == name).unwrap().inherits.clone();
-        assert_eq!(by_import("x:y/z@0.1.0"), BTreeSet::from([Capability::Variables]));
+        let by_import = |name: &str| {
+            deps.iter()
+                .find(|d| d.import == name)
+                .unwrap()
+                .inherits
+                .clone()
+        };
+        assert_eq!(
+            by_import("x:y/z@0.1.0"),
+            BTreeSet::from([Capability::Variables])
+        );
         assert_eq!(by_import("x:y/w@0.1.0").len(), 4);
         assert!(by_import("x:y/v@0.1.0").is_empty());
     }
@@ -595,7 +695,10 @@ key_value_stores = ["default"]
 
     #[test]
     fn store_labels_other_than_default_are_refused() {
-        let text = MINIMAL.replace("key_value_stores = [\"default\"]", "key_value_stores = [\"cache\"]");
+        let text = MINIMAL.replace(
+            "key_value_stores = [\"default\"]",
+            "key_value_stores = [\"cache\"]",
+        );
         let error = parse(&text).unwrap_err().to_string();
         assert!(error.contains("`cache` is not configured"), "{error}");
     }

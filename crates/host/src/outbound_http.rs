@@ -36,12 +36,21 @@ enum HostPattern {
 
 impl AllowedHosts {
     pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, AllowedHostError> {
-        entries.into_iter().map(AllowedHost::parse).collect::<Result<_, _>>().map(Self)
+        entries
+            .into_iter()
+            .map(AllowedHost::parse)
+            .collect::<Result<_, _>>()
+            .map(Self)
     }
 
     pub fn allows(&self, scheme: &str, host: &str, port: u16) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-        self.0.iter().any(|allowed| allowed.allows(scheme, &host, port))
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        self.0
+            .iter()
+            .any(|allowed| allowed.allows(scheme, &host, port))
     }
 }
 
@@ -55,21 +64,36 @@ fn default_port(scheme: &str) -> Option<u16> {
 
 impl AllowedHost {
     fn parse(entry: &str) -> Result<Self, AllowedHostError> {
-        let error = |why| AllowedHostError { entry: entry.to_string(), why };
-        let (scheme, rest) = entry.split_once("://").ok_or_else(|| error("expected scheme://host[:port]"))?;
+        let error = |why| AllowedHostError {
+            entry: entry.to_string(),
+            why,
+        };
+        let (scheme, rest) = entry
+            .split_once("://")
+            .ok_or_else(|| error("expected scheme://host[:port]"))?;
         if rest.contains('/') {
             return Err(error("must not contain a path"));
         }
         let (host, port) = match rest.rsplit_once(':') {
-            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => (host, Some(port)),
+            Some((host, port)) if !host.ends_with(']') || rest.starts_with('[') => {
+                (host, Some(port))
+            }
             _ => (rest, None),
         };
         let port = match port {
             Some("*") => None,
-            Some(port) => Some(port.parse().map_err(|_| error("port must be a number or *"))?),
-            None => Some(default_port(scheme).ok_or_else(|| error("a port is required for this scheme"))?),
+            Some(port) => Some(
+                port.parse()
+                    .map_err(|_| error("port must be a number or *"))?,
+            ),
+            None => Some(
+                default_port(scheme).ok_or_else(|| error("a port is required for this scheme"))?,
+            ),
         };
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let host = if host == "*" {
             HostPattern::Any
         } else if let Some(domain) = host.strip_prefix("*.") {
@@ -88,7 +112,9 @@ impl AllowedHost {
             && self.port.is_none_or(|p| p == port)
             && match &self.host {
                 HostPattern::Any => true,
-                HostPattern::SubdomainOf(domain) => host.strip_suffix(domain.as_str()).is_some_and(|sub| sub.ends_with('.')),
+                HostPattern::SubdomainOf(domain) => host
+                    .strip_suffix(domain.as_str())
+                    .is_some_and(|sub| sub.ends_with('.')),
                 HostPattern::Exact(exact) => exact == host,
             }
     }
@@ -107,19 +133,26 @@ impl WasiHttpHooks for OutboundHooks {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: SendFuture,
-    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, SendFuture), Error>> + Send> {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, SendFuture), Error>> + Send>
+    {
         drop(fut);
         let uri = request.uri();
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
         let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().or_else(|| default_port(&scheme)).unwrap_or(0);
+        let port = uri
+            .port_u16()
+            .or_else(|| default_port(&scheme))
+            .unwrap_or(0);
         if !self.allowed.allows(&scheme, &host, port) {
             tracing::warn!(%scheme, %host, port, "outbound request denied: not in allowed_outbound_hosts");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         Box::new(async move {
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as SendFuture))
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as SendFuture,
+            ))
         })
     }
 }
@@ -150,7 +183,13 @@ mod tests {
 
     #[test]
     fn invalid_entries_are_refused() {
-        for bad in ["localhost", "http://a/b", "redis://host", "http://a:port", "http://a*b"] {
+        for bad in [
+            "localhost",
+            "http://a/b",
+            "redis://host",
+            "http://a:port",
+            "http://a*b",
+        ] {
             assert!(AllowedHosts::parse([bad]).is_err(), "{bad}");
         }
     }

@@ -28,7 +28,11 @@ pub struct RouteMatch<'a> {
 /// Removes a trailing slash (but keeps `/`), so `/a/` and `/a` are the same route.
 pub fn normalize(route: &str) -> String {
     let trimmed = route.trim_end_matches('/');
-    if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() }
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -45,12 +49,20 @@ impl Router {
                     Some(prefix) => (prefix.to_string(), true),
                     None => (normalize(&raw), false),
                 };
-                RouteEntry { raw, prefix, wildcard, component }
+                RouteEntry {
+                    raw,
+                    prefix,
+                    wildcard,
+                    component,
+                }
             })
             .collect();
         // Most specific first: longer prefixes, then exact before wildcard.
         routes.sort_by(|a, b| {
-            b.prefix.len().cmp(&a.prefix.len()).then(a.wildcard.cmp(&b.wildcard))
+            b.prefix
+                .len()
+                .cmp(&a.prefix.len())
+                .then(a.wildcard.cmp(&b.wildcard))
         });
         Self { routes }
     }
@@ -89,8 +101,13 @@ mod tests {
 
     fn router() -> Router {
         Router::new(
-            [("/health", "health"), ("/sync/...", "sync"), ("/sync/special", "special"), ("/...", "fallback")]
-                .map(|(r, c)| (r.to_string(), c.to_string())),
+            [
+                ("/health", "health"),
+                ("/sync/...", "sync"),
+                ("/sync/special", "special"),
+                ("/...", "fallback"),
+            ]
+            .map(|(r, c)| (r.to_string(), c.to_string())),
         )
     }
 
@@ -127,7 +144,10 @@ mod tests {
     #[test]
     fn catch_all_and_no_match() {
         assert_eq!(router().route("/").unwrap().component, "fallback");
-        assert_eq!(router().route("/anything/else").unwrap().path_info, "/anything/else");
+        assert_eq!(
+            router().route("/anything/else").unwrap().path_info,
+            "/anything/else"
+        );
         let only_health = Router::new([("/health".to_string(), "h".to_string())]);
         assert!(only_health.route("/nope").is_none());
     }

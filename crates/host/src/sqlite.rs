@@ -4,7 +4,9 @@
 //! drop (rolled back if the guest left a transaction open), so two concurrent requests never share
 //! a transaction. Files are opened on first use: an unusable file is an `io` error for the guest.
 
-use crate::bindings::fermyon::spin::sqlite::{Error, Host, HostConnection, QueryResult, RowResult, Value};
+use crate::bindings::fermyon::spin::sqlite::{
+    Error, Host, HostConnection, QueryResult, RowResult, Value,
+};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode};
 use std::collections::{BTreeSet, HashMap};
@@ -23,14 +25,18 @@ pub struct Database {
 
 impl Database {
     pub fn new(path: PathBuf) -> Arc<Self> {
-        Arc::new(Self { path, idle: Mutex::new(Vec::new()) })
+        Arc::new(Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+        })
     }
 
     fn checkout(&self) -> Result<Connection, Error> {
         if let Some(connection) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
             return Ok(connection);
         }
-        self.open().map_err(|e| Error::Io(format!("cannot open {}: {e}", self.path.display())))
+        self.open()
+            .map_err(|e| Error::Io(format!("cannot open {}: {e}", self.path.display())))
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
@@ -62,7 +68,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn with_default_file(path: PathBuf) -> Self {
-        Self { databases: HashMap::from([("default".to_string(), Database::new(path))]) }
+        Self {
+            databases: HashMap::from([("default".to_string(), Database::new(path))]),
+        }
     }
 }
 
@@ -111,7 +119,10 @@ impl HostConnection for SqliteView<'_> {
             Ok(connection) => connection,
             Err(error) => return Ok(Err(error)),
         };
-        let open = OpenConnection { database: database.clone(), connection: Some(connection) };
+        let open = OpenConnection {
+            database: database.clone(),
+            connection: Some(connection),
+        };
         Ok(Ok(self.table.push(open)?))
     }
 
@@ -134,9 +145,17 @@ impl HostConnection for SqliteView<'_> {
     }
 }
 
-fn execute(connection: &Connection, statement: &str, parameters: &[Value]) -> rusqlite::Result<QueryResult> {
+fn execute(
+    connection: &Connection,
+    statement: &str,
+    parameters: &[Value],
+) -> rusqlite::Result<QueryResult> {
     let mut prepared = connection.prepare_cached(statement)?;
-    let columns: Vec<String> = prepared.column_names().into_iter().map(str::to_string).collect();
+    let columns: Vec<String> = prepared
+        .column_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     for (index, parameter) in parameters.iter().enumerate() {
         let position = index + 1;
         match parameter {
@@ -180,22 +199,55 @@ mod tests {
     fn with_view(allowed: &[&str], f: impl FnOnce(&mut SqliteView<'_>, &std::path::Path)) {
         let dir = tempfile::tempdir().unwrap();
         let app = Arc::new(AppState::with_default_file(dir.path().join("db.sqlite")));
-        let state = InstanceState { app, allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()) };
+        let state = InstanceState {
+            app,
+            allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()),
+        };
         let mut table = ResourceTable::new();
-        f(&mut SqliteView { state: &state, table: &mut table }, dir.path());
+        f(
+            &mut SqliteView {
+                state: &state,
+                table: &mut table,
+            },
+            dir.path(),
+        );
     }
 
-    fn run(view: &mut SqliteView<'_>, c: &Resource<OpenConnection>, sql: &str, params: Vec<Value>) -> Result<QueryResult, Error> {
-        view.execute(Resource::new_borrow(c.rep()), sql.into(), params).unwrap()
+    fn run(
+        view: &mut SqliteView<'_>,
+        c: &Resource<OpenConnection>,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<QueryResult, Error> {
+        view.execute(Resource::new_borrow(c.rep()), sql.into(), params)
+            .unwrap()
     }
 
     #[test]
     fn parameters_and_values_roundtrip() {
         with_view(&["default"], |view, _| {
             let c = view.open("default".into()).unwrap().unwrap();
-            run(view, &c, "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)", vec![]).unwrap();
-            let row = vec![Value::Integer(-7), Value::Real(1.5), Value::Text("é".into()), Value::Blob(vec![0, 255]), Value::Null];
-            run(view, &c, "INSERT INTO t VALUES (?, ?, ?, ?, ?)", row.clone()).unwrap();
+            run(
+                view,
+                &c,
+                "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)",
+                vec![],
+            )
+            .unwrap();
+            let row = vec![
+                Value::Integer(-7),
+                Value::Real(1.5),
+                Value::Text("é".into()),
+                Value::Blob(vec![0, 255]),
+                Value::Null,
+            ];
+            run(
+                view,
+                &c,
+                "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                row.clone(),
+            )
+            .unwrap();
             let result = run(view, &c, "SELECT i, r, s, b, n FROM t", vec![]).unwrap();
             assert_eq!(result.columns, ["i", "r", "s", "b", "n"]);
             assert_eq!(result.rows.len(), 1);
@@ -220,14 +272,23 @@ mod tests {
     #[test]
     fn errors_are_typed() {
         with_view(&[], |view, _| {
-            assert!(matches!(view.open("default".into()).unwrap(), Err(Error::AccessDenied)));
+            assert!(matches!(
+                view.open("default".into()).unwrap(),
+                Err(Error::AccessDenied)
+            ));
         });
         with_view(&["other"], |view, _| {
-            assert!(matches!(view.open("other".into()).unwrap(), Err(Error::NoSuchDatabase)));
+            assert!(matches!(
+                view.open("other".into()).unwrap(),
+                Err(Error::NoSuchDatabase)
+            ));
         });
         with_view(&["default"], |view, _| {
             let c = view.open("default".into()).unwrap().unwrap();
-            assert!(matches!(run(view, &c, "SELEKT 1", vec![]), Err(Error::Io(_))));
+            assert!(matches!(
+                run(view, &c, "SELEKT 1", vec![]),
+                Err(Error::Io(_))
+            ));
         });
     }
 
@@ -236,9 +297,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db.sqlite")).unwrap();
         let app = Arc::new(AppState::with_default_file(dir.path().join("db.sqlite")));
-        let state = InstanceState { app, allowed: Arc::new(BTreeSet::from(["default".to_string()])) };
+        let state = InstanceState {
+            app,
+            allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+        };
         let mut table = ResourceTable::new();
-        let mut view = SqliteView { state: &state, table: &mut table };
-        assert!(matches!(view.open("default".into()).unwrap(), Err(Error::Io(_))));
+        let mut view = SqliteView {
+            state: &state,
+            table: &mut table,
+        };
+        assert!(matches!(
+            view.open("default".into()).unwrap(),
+            Err(Error::Io(_))
+        ));
     }
 }

@@ -33,27 +33,42 @@ pub struct InstanceState {
 impl InstanceState {
     pub fn new(grants: &ComponentGrants) -> Self {
         let mut wasi = WasiCtx::builder();
-        wasi.inherit_stdout().inherit_stderr().envs(&grants.environment);
+        wasi.inherit_stdout()
+            .inherit_stderr()
+            .envs(&grants.environment);
         Self {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            outbound: OutboundHooks { allowed: grants.outbound.clone() },
+            outbound: OutboundHooks {
+                allowed: grants.outbound.clone(),
+            },
             key_value: key_value::InstanceState {
                 app: grants.key_value.0.clone(),
                 allowed: grants.key_value.1.clone(),
             },
-            sqlite: sqlite::InstanceState { app: grants.sqlite.0.clone(), allowed: grants.sqlite.1.clone() },
-            variables: variables::InstanceState { variables: grants.variables.clone() },
+            sqlite: sqlite::InstanceState {
+                app: grants.sqlite.0.clone(),
+                allowed: grants.sqlite.1.clone(),
+            },
+            variables: variables::InstanceState {
+                variables: grants.variables.clone(),
+            },
         }
     }
 
     pub fn key_value(&mut self) -> KeyValueView<'_> {
-        KeyValueView { state: &self.key_value, table: &mut self.table }
+        KeyValueView {
+            state: &self.key_value,
+            table: &mut self.table,
+        }
     }
 
     pub fn sqlite(&mut self) -> SqliteView<'_> {
-        SqliteView { state: &self.sqlite, table: &mut self.table }
+        SqliteView {
+            state: &self.sqlite,
+            table: &mut self.table,
+        }
     }
 
     pub fn variables(&mut self) -> &mut variables::InstanceState {
@@ -63,12 +78,19 @@ impl InstanceState {
 
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outbound,
+        }
     }
 }

@@ -12,12 +12,14 @@ use wasmtime::component::HasData;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VariablesError {
-    #[error(
-        "variable `{name}` is required but has no value: set the environment variable {env}"
-    )]
+    #[error("variable `{name}` is required but has no value: set the environment variable {env}")]
     MissingRequired { name: String, env: String },
     #[error("component `{component}` variable `{variable}`: {message}")]
-    Template { component: String, variable: String, message: String },
+    Template {
+        component: String,
+        variable: String,
+        message: String,
+    },
 }
 
 /// The environment variable Spin reads an application variable from.
@@ -51,23 +53,32 @@ impl AppState {
                 Some(value) => {
                     application.insert(name.clone(), value);
                 }
-                None => return Err(VariablesError::MissingRequired { name: name.clone(), env }),
+                None => {
+                    return Err(VariablesError::MissingRequired {
+                        name: name.clone(),
+                        env,
+                    });
+                }
             }
         }
         let mut components = HashMap::new();
         for (id, component) in &manifest.components {
             let mut rendered = BTreeMap::new();
             for (variable, template) in &component.variables {
-                let value = render(template, &application).map_err(|message| VariablesError::Template {
-                    component: id.clone(),
-                    variable: variable.clone(),
-                    message,
-                })?;
+                let value =
+                    render(template, &application).map_err(|message| VariablesError::Template {
+                        component: id.clone(),
+                        variable: variable.clone(),
+                        message,
+                    })?;
                 rendered.insert(variable.clone(), value);
             }
             components.insert(id.clone(), Arc::new(ComponentVariables(rendered)));
         }
-        Ok(Self { components, application })
+        Ok(Self {
+            components,
+            application,
+        })
     }
 
     pub fn component(&self, id: &str) -> Arc<ComponentVariables> {
@@ -86,7 +97,9 @@ pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
         let name = after[..end].trim();
         if name.is_empty() {
             return Err(format!("empty `{{{{ }}}}` in `{template}`"));
@@ -103,9 +116,13 @@ fn render(template: &str, values: &HashMap<String, String>) -> Result<String, St
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
         let name = after[..end].trim();
-        let value = values.get(name).ok_or_else(|| format!("no application variable `{name}`"))?;
+        let value = values
+            .get(name)
+            .ok_or_else(|| format!("no application variable `{name}`"))?;
         out.push_str(value);
         rest = &after[end + 2..];
     }
@@ -133,9 +150,15 @@ fn is_valid_name(name: &str) -> bool {
 impl InstanceState {
     fn lookup(&self, name: &str) -> Result<String, Error> {
         if !is_valid_name(name) {
-            return Err(Error::InvalidName(format!("`{name}` is not a lower_snake_case variable name")));
+            return Err(Error::InvalidName(format!(
+                "`{name}` is not a lower_snake_case variable name"
+            )));
         }
-        self.variables.0.get(name).cloned().ok_or(Error::Undefined(format!("no variable `{name}`")))
+        self.variables
+            .0
+            .get(name)
+            .cloned()
+            .ok_or(Error::Undefined(format!("no variable `{name}`")))
     }
 }
 
@@ -171,7 +194,9 @@ variables = { message = "{{ greeting }}, {{secret}}!" }
             (env == "SPIN_VARIABLE_SECRET").then(|| "s3".to_string())
         })
         .unwrap();
-        let instance = InstanceState { variables: state.component("a") };
+        let instance = InstanceState {
+            variables: state.component("a"),
+        };
         assert_eq!(instance.lookup("message").unwrap(), "hello, s3!");
 
         let state = AppState::resolve(&manifest(APP), |env| match env {
@@ -180,27 +205,45 @@ variables = { message = "{{ greeting }}, {{secret}}!" }
             _ => None,
         })
         .unwrap();
-        let instance = InstanceState { variables: state.component("a") };
+        let instance = InstanceState {
+            variables: state.component("a"),
+        };
         assert_eq!(instance.lookup("message").unwrap(), "hi, x!");
     }
 
     #[test]
     fn missing_required_names_the_variable_and_env() {
-        let error = AppState::resolve(&manifest(APP), |_| None).unwrap_err().to_string();
-        assert!(error.contains("`secret`") && error.contains("SPIN_VARIABLE_SECRET"), "{error}");
+        let error = AppState::resolve(&manifest(APP), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`secret`") && error.contains("SPIN_VARIABLE_SECRET"),
+            "{error}"
+        );
     }
 
     #[test]
     fn guest_errors() {
         let state = AppState::resolve(&manifest(APP), |_| Some("v".into())).unwrap();
-        let instance = InstanceState { variables: state.component("a") };
-        assert!(matches!(instance.lookup("Bad-Name"), Err(Error::InvalidName(_))));
-        assert!(matches!(instance.lookup("greeting"), Err(Error::Undefined(_))));
+        let instance = InstanceState {
+            variables: state.component("a"),
+        };
+        assert!(matches!(
+            instance.lookup("Bad-Name"),
+            Err(Error::InvalidName(_))
+        ));
+        assert!(matches!(
+            instance.lookup("greeting"),
+            Err(Error::Undefined(_))
+        ));
     }
 
     #[test]
     fn template_references_are_listed() {
-        assert_eq!(template_references("a{{ x }}b{{y}}").unwrap(), vec!["x", "y"]);
+        assert_eq!(
+            template_references("a{{ x }}b{{y}}").unwrap(),
+            vec!["x", "y"]
+        );
         assert!(template_references("a{{ x").is_err());
     }
 }

@@ -35,7 +35,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let shifted_month = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 } as u32;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -52,13 +56,28 @@ mod tests {
     #[test]
     fn known_moments() {
         // 2000-02-29 (leap day of a century leap year) 12:34:56.789
-        assert_eq!(iso8601_from_millis(951_827_696_789), "2000-02-29T12:34:56.789Z");
+        assert_eq!(
+            iso8601_from_millis(951_827_696_789),
+            "2000-02-29T12:34:56.789Z"
+        );
         // Last millisecond of 2023, first of 2024.
-        assert_eq!(iso8601_from_millis(1_704_067_199_999), "2023-12-31T23:59:59.999Z");
-        assert_eq!(iso8601_from_millis(1_704_067_200_000), "2024-01-01T00:00:00.000Z");
+        assert_eq!(
+            iso8601_from_millis(1_704_067_199_999),
+            "2023-12-31T23:59:59.999Z"
+        );
+        assert_eq!(
+            iso8601_from_millis(1_704_067_200_000),
+            "2024-01-01T00:00:00.000Z"
+        );
         // 2100 is not a leap year: Feb 28 is followed by Mar 1.
-        assert_eq!(iso8601_from_millis(4_107_456_000_000), "2100-02-28T00:00:00.000Z");
-        assert_eq!(iso8601_from_millis(4_107_542_400_000), "2100-03-01T00:00:00.000Z");
+        assert_eq!(
+            iso8601_from_millis(4_107_456_000_000),
+            "2100-02-28T00:00:00.000Z"
+        );
+        assert_eq!(
+            iso8601_from_millis(4_107_542_400_000),
+            "2100-03-01T00:00:00.000Z"
+        );
     }
 
     #[test]

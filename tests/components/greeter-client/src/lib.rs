@@ -17,5 +17,9 @@ fn handle(req: Request) -> Response {
         },
         _ => (404, "no such route".to_string()),
     };
-    Response::builder().status(status).header("content-type", "text/plain").body(body).build()
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(body)
+        .build()
 }

@@ -24,7 +24,9 @@ impl Guest for Greeter {
             .and_then(|bytes| String::from_utf8(bytes).ok()?.parse::<u64>().ok())
             .unwrap_or(0);
         let next = current + 1;
-        store.set("greeter-calls", next.to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
+        store
+            .set("greeter-calls", next.to_string().as_bytes())
+            .map_err(|e| format!("{e:?}"))?;
         Ok(next)
     }
 }

@@ -1,0 +1,178 @@
+//! Startup and lifecycle of the real host: manifest and configuration errors stop it with a clear
+//! message, `--build` runs build commands, requests are logged without query strings, and SIGTERM
+//! lets in-flight requests finish.
+
+use e2e::{Host, HostConfig, app_manifest, fixture_manifest, wasm};
+use std::path::{Path, PathBuf};
+
+fn write_manifest(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("spin.toml");
+    std::fs::write(
+        &path,
+        format!("spin_manifest_version = 2\n[application]\nname = \"t\"\n{body}"),
+    )
+    .unwrap();
+    path
+}
+
+fn expect_refusal(config: HostConfig, expected: &[&str]) {
+    let (status, stderr) = config.run_expecting_failure().unwrap();
+    assert!(!status.success(), "exit status {status}");
+    for fragment in expected {
+        assert!(
+            stderr.contains(fragment),
+            "stderr lacks {fragment:?}:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn missing_required_variable_stops_startup_naming_it() {
+    expect_refusal(
+        HostConfig::new(app_manifest()).without_env("SPIN_VARIABLE_JWT_SECRET"),
+        &["jwt_secret", "SPIN_VARIABLE_JWT_SECRET"],
+    );
+}
+
+#[test]
+fn unknown_manifest_field_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = \"x.wasm\"\nkey_value_store = [\"default\"]\n",
+    );
+    expect_refusal(HostConfig::new(manifest), &["key_value_store"]);
+}
+
+#[test]
+fn unsupported_spin_field_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = \"x.wasm\"\nfiles = [\"static/*\"]\n",
+    );
+    expect_refusal(
+        HostConfig::new(manifest),
+        &["component.x.files", "does not implement"],
+    );
+}
+
+#[test]
+fn missing_component_file_says_how_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = \"nowhere.wasm\"\n",
+    );
+    expect_refusal(HostConfig::new(manifest), &["nowhere.wasm", "--build"]);
+}
+
+#[test]
+fn dependency_matching_no_import_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = {:?}\ndependencies = {{ \"fixture:greeter/absent@0.1.0\" = {{ path = {:?} }} }}\n",
+            wasm("fixture_greeter_client"),
+            wasm("fixture_greeter"),
+        ),
+    );
+    expect_refusal(
+        HostConfig::new(manifest),
+        &["fixture:greeter/absent@0.1.0", "matches no import"],
+    );
+}
+
+#[test]
+fn dependency_component_with_its_own_grants_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = {:?}\ndependencies = {{ \"fixture:greeter/greet@0.1.0\" = {{ component = \"g\" }} }}\n[component.g]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
+            wasm("fixture_greeter_client"),
+            wasm("fixture_greeter"),
+        ),
+    );
+    expect_refusal(
+        HostConfig::new(manifest),
+        &["may not have their own resources"],
+    );
+}
+
+#[test]
+fn build_flag_runs_build_commands_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            "[[trigger.http]]\nroute = \"/probe/...\"\ncomponent = \"p\"\n[component.p]\nsource = \"built/probe.wasm\"\n[component.p.build]\ncommand = \"mkdir -p built && cp {} built/probe.wasm\"\n",
+            wasm("fixture_probe").display()
+        ),
+    );
+    let host = HostConfig::new(manifest.clone())
+        .start_with_args(&["--build"])
+        .unwrap();
+    assert!(dir.path().join("built/probe.wasm").exists());
+    assert_eq!(host.get("/probe/var/anything").status, 500); // served by the freshly built copy
+    drop(host);
+    expect_refusal_without_build(manifest);
+}
+
+/// Without --build nothing is built: a missing output stays missing.
+fn expect_refusal_without_build(manifest: PathBuf) {
+    std::fs::remove_dir_all(manifest.parent().unwrap().join("built")).unwrap();
+    expect_refusal(HostConfig::new(manifest), &["built/probe.wasm"]);
+}
+
+#[test]
+fn each_request_is_logged_once_without_its_query_string() {
+    let host = HostConfig::new(app_manifest()).start().unwrap();
+    assert_eq!(
+        host.get("/health?token=super-secret-token-value").status,
+        200
+    );
+    assert_eq!(host.get("/nope").status, 404);
+    // The log line is written before the response completes; the second request orders it.
+    let logs = host.logs();
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("GET /health 200"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{logs}");
+    assert!(
+        lines[0].trim_end().ends_with("ms"),
+        "no duration: {}",
+        lines[0]
+    );
+    assert!(
+        !logs.contains("super-secret-token-value"),
+        "a query string reached the log:\n{logs}"
+    );
+}
+
+#[test]
+fn sigterm_lets_in_flight_requests_finish() {
+    let host = HostConfig::new(fixture_manifest()).start().unwrap();
+    let url = format!("{}/probe/slow?1500", host.url);
+    let slow = std::thread::spawn(move || {
+        let mut response = Host::agent().get(&url).call().unwrap();
+        (
+            response.status().as_u16(),
+            response.body_mut().read_to_string().unwrap(),
+        )
+    });
+    // Wait for the event "the guest is running": it sets `slow-started` before sleeping.
+    let mut attempts = 0;
+    while host.get("/probe/kv/default/slow-started").status != 200 {
+        attempts += 1;
+        assert!(attempts < 2000, "the slow request never started");
+        std::thread::yield_now();
+    }
+    host.signal("TERM");
+    let (status, body) = slow.join().unwrap();
+    assert_eq!((status, body.as_str()), (200, "slept 1500ms"));
+    let exit = host.wait();
+    assert!(exit.success(), "host exited with {exit}");
+}
