@@ -61,11 +61,11 @@ fn environment_comes_from_the_variable_override() {
     assert_eq!(host.get("/health").json()["environment"], "staging");
 }
 
-#[test]
-fn unusable_sqlite_database_makes_health_503() {
+/// Puts a directory where `file` belongs, so SQLite cannot open it, and expects /health to blame
+/// `failing` while `working` still answers.
+fn assert_503_when_unusable(file: &str, failing: &str, working: &str) {
     let state = tempfile::tempdir().unwrap();
-    // A directory where the database file belongs: SQLite cannot open it, key-value still works.
-    std::fs::create_dir(state.path().join("sqlite_db.db")).unwrap();
+    std::fs::create_dir(state.path().join(file)).unwrap();
     let host = HostConfig::new(app_manifest())
         .state_dir(state.path())
         .start()
@@ -75,29 +75,21 @@ fn unusable_sqlite_database_makes_health_503() {
     let body = reply.json();
     assert_eq!(body["status"], "unhealthy");
     assert!(
-        body["checks"]["sqlite"]
+        body["checks"][failing]
             .as_str()
             .unwrap()
             .starts_with("error"),
         "{body}"
     );
-    assert_eq!(body["checks"]["kv"], "ok");
+    assert_eq!(body["checks"][working], "ok");
+}
+
+#[test]
+fn unusable_sqlite_database_makes_health_503() {
+    assert_503_when_unusable("sqlite_db.db", "sqlite", "kv");
 }
 
 #[test]
 fn unusable_key_value_file_makes_health_503() {
-    let state = tempfile::tempdir().unwrap();
-    std::fs::create_dir(state.path().join("sqlite_key_value.db")).unwrap();
-    let host = HostConfig::new(app_manifest())
-        .state_dir(state.path())
-        .start()
-        .unwrap();
-    let reply = host.get("/health");
-    assert_eq!(reply.status, 503, "{}", reply.body);
-    let body = reply.json();
-    assert!(
-        body["checks"]["kv"].as_str().unwrap().starts_with("error"),
-        "{body}"
-    );
-    assert_eq!(body["checks"]["sqlite"], "ok");
+    assert_503_when_unusable("sqlite_key_value.db", "kv", "sqlite");
 }

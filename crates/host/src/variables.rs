@@ -91,11 +91,17 @@ impl AppState {
     }
 }
 
-/// The names a template refers to, e.g. `["host"]` for `https://{{ host }}/x`.
-pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
-    let mut names = Vec::new();
+/// A template split into literal text and `{{ name }}` references.
+enum Part<'a> {
+    Literal(&'a str),
+    Reference(&'a str),
+}
+
+fn parse_template(template: &str) -> Result<Vec<Part<'_>>, String> {
+    let mut parts = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
+        parts.push(Part::Literal(&rest[..start]));
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
@@ -104,29 +110,36 @@ pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
         if name.is_empty() {
             return Err(format!("empty `{{{{ }}}}` in `{template}`"));
         }
-        names.push(name);
+        parts.push(Part::Reference(name));
         rest = &after[end + 2..];
     }
-    Ok(names)
+    parts.push(Part::Literal(rest));
+    Ok(parts)
+}
+
+/// The names a template refers to, e.g. `["host"]` for `https://{{ host }}/x`.
+pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
+    Ok(parse_template(template)?
+        .into_iter()
+        .filter_map(|part| match part {
+            Part::Reference(name) => Some(name),
+            Part::Literal(_) => None,
+        })
+        .collect())
 }
 
 fn render(template: &str, values: &HashMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find("}}")
-            .ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
-        let name = after[..end].trim();
-        let value = values
-            .get(name)
-            .ok_or_else(|| format!("no application variable `{name}`"))?;
-        out.push_str(value);
-        rest = &after[end + 2..];
+    for part in parse_template(template)? {
+        match part {
+            Part::Literal(text) => out.push_str(text),
+            Part::Reference(name) => out.push_str(
+                values
+                    .get(name)
+                    .ok_or_else(|| format!("no application variable `{name}`"))?,
+            ),
+        }
     }
-    out.push_str(rest);
     Ok(out)
 }
 
