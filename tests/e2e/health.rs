@@ -15,6 +15,7 @@ fn get_reports_healthy_with_every_documented_field() {
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["checks"]["sqlite"], "ok");
     assert_eq!(body["checks"]["kv"], "ok");
+    assert_eq!(body["checks"]["auth"], "ok");
     let timestamp = body["timestamp"].as_str().unwrap();
     assert!(
         timestamp.ends_with('Z') && timestamp.len() == 24 && timestamp.as_bytes()[10] == b'T',

@@ -128,17 +128,13 @@ fn expect_refusal_without_build(manifest: PathBuf) {
 
 #[test]
 fn each_request_is_logged_once_without_its_query_string() {
-    let host = HostConfig::new(app_manifest()).start().unwrap();
-    assert_eq!(
-        host.get("/health?token=super-secret-token-value").status,
-        200
-    );
-    assert_eq!(host.get("/nope").status, 404);
-    // The log line is written before the response completes; the second request orders it.
-    let logs = host.logs();
+    let host = HostConfig::new(fixture_manifest()).start().unwrap();
+    let reply = host.get("/probe/var/probe_value?token=super-secret-token-value");
+    assert_eq!(reply.status, 200);
+    let logs = host.wait_for_log("GET /probe/var/probe_value 200");
     let lines: Vec<&str> = logs
         .lines()
-        .filter(|l| l.contains("GET /health 200"))
+        .filter(|l| l.contains("/probe/var/probe_value"))
         .collect();
     assert_eq!(lines.len(), 1, "{logs}");
     assert!(

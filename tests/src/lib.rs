@@ -220,6 +220,22 @@ impl Host {
         self.state.path()
     }
 
+    /// Waits until the host's log contains `fragment` (it logs asynchronously); panics after 30 s.
+    pub fn wait_for_log(&self, fragment: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let logs = self.logs();
+            if logs.contains(fragment) {
+                return logs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the host never logged {fragment:?}:\n{logs}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// What the host has logged so far.
     pub fn logs(&self) -> String {
         self.stderr.lock().unwrap().clone()

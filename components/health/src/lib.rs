@@ -1,5 +1,10 @@
 //! `GET`/`HEAD /health` (protocol.md §1): reports the service and whether the `default` SQLite
-//! database and the `default` key-value store really answer. Any failed check makes it a 503.
+//! database and the `default` key-value store really answer, and whether auth is configured
+//! (`jwt_secret` set and long enough). Any failed check makes it a 503.
+
+wit_bindgen::generate!({ path: "../../wit", world: "health" });
+
+use mirubato::sync::auth;
 
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
@@ -25,7 +30,11 @@ fn handle(req: Request) -> Response {
 }
 
 fn health_response(head_only: bool) -> Response {
-    let checks = [("sqlite", check_sqlite()), ("kv", check_key_value())];
+    let checks = [
+        ("sqlite", check_sqlite()),
+        ("kv", check_key_value()),
+        ("auth", check_auth()),
+    ];
     let healthy = checks.iter().all(|(_, result)| result.is_ok());
     let checks: serde_json::Map<String, Value> = checks
         .into_iter()
@@ -55,6 +64,14 @@ fn health_response(head_only: bool) -> Response {
         .header("cache-control", "no-store")
         .body(body)
         .build()
+}
+
+/// Asks the auth component whether its secret and settings are usable.
+fn check_auth() -> Result<(), String> {
+    auth::check_configuration().map_err(|error| match error {
+        auth::AuthError::SecretMisconfigured(why) => format!("error: {why}"),
+        other => format!("error: {other:?}"),
+    })
 }
 
 /// Runs a real query on the `default` database, so an unopenable or corrupt file fails it.

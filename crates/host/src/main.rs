@@ -16,6 +16,7 @@ mod key_value;
 mod manifest;
 mod outbound_http;
 mod router;
+mod self_check;
 mod sqlite;
 mod state;
 mod variables;
@@ -114,6 +115,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         stdout.flush()?;
         drop(stdout);
+        if app.router.route(self_check::HEALTH_PATH).is_some() {
+            tokio::spawn(self_check::report_health(address));
+        }
         http_trigger::serve(app, listener, shutdown_signal()).await
     })
 }

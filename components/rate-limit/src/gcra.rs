@@ -1,0 +1,252 @@
+//! GCRA arithmetic, pure: given the stored TAT and the time now, decide and compute the next TAT.
+//! Times are microseconds since the Unix epoch, so a 1000/min limit (60 ms apart) stays exact.
+
+/// Default `rate_limit_burst`: a device that reconnects flushes its queued offline changes at once
+/// (the frontend sends them right after `SYNC_REQUEST`); 50 lets a typical offline session through
+/// in one go, while the steady rate stays at the per-minute limit.
+pub const DEFAULT_BURST: u32 = 50;
+
+const MICROS_PER_MINUTE: i64 = 60_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Requests of cost 1 still allowed right now.
+    pub remaining: u32,
+    /// When refused: how long until the same request would be allowed (rounded up).
+    pub retry_after_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GcraError {
+    Misconfigured(String),
+    InvalidCost(u32),
+}
+
+impl Limit {
+    /// Parses the two variables; an absent burst takes [`DEFAULT_BURST`].
+    pub fn parse(per_minute: Option<&str>, burst: Option<&str>) -> Result<Self, GcraError> {
+        let positive = |name: &str, raw: &str| match raw.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(GcraError::Misconfigured(format!(
+                "{name} must be a whole number above 0, not `{raw}`"
+            ))),
+        };
+        let per_minute = positive(
+            "rate_limit_per_minute",
+            per_minute.ok_or_else(|| {
+                GcraError::Misconfigured("rate_limit_per_minute is not set".into())
+            })?,
+        )?;
+        let burst = match burst.map(str::trim).filter(|b| !b.is_empty()) {
+            Some(raw) => positive("rate_limit_burst", raw)?,
+            None => DEFAULT_BURST,
+        };
+        Ok(Self { per_minute, burst })
+    }
+
+    /// Time between two requests at the steady rate.
+    fn interval(&self) -> i64 {
+        MICROS_PER_MINUTE / i64::from(self.per_minute)
+    }
+}
+
+/// Decides a request of `cost` at `now`. Returns the decision and, when allowed, the TAT to store.
+/// A stored TAT in the past (an idle key) counts as absent; a clock that went backwards keeps the
+/// later TAT, so it can only make the limit stricter, never looser.
+pub fn decide(
+    stored_tat: Option<i64>,
+    now: i64,
+    cost: u32,
+    limit: Limit,
+) -> Result<(Decision, Option<i64>), GcraError> {
+    if cost == 0 || cost > limit.burst {
+        return Err(GcraError::InvalidCost(cost));
+    }
+    let interval = limit.interval();
+    let tolerance = interval * i64::from(limit.burst);
+    let tat = stored_tat.unwrap_or(now).max(now);
+    let new_tat = tat + interval * i64::from(cost);
+    let allowed_at = new_tat - tolerance;
+    if allowed_at > now {
+        let wait = allowed_at - now;
+        let retry_after_ms = (wait as u64).div_ceil(1000);
+        return Ok((
+            Decision {
+                allowed: false,
+                remaining: 0,
+                retry_after_ms,
+            },
+            None,
+        ));
+    }
+    let remaining = ((tolerance - (new_tat - now)) / interval) as u32;
+    Ok((
+        Decision {
+            allowed: true,
+            remaining,
+            retry_after_ms: 0,
+        },
+        Some(new_tat),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: i64 = 1_000_000;
+    const LIMIT: Limit = Limit {
+        per_minute: 60,
+        burst: 10,
+    };
+
+    /// Runs `count` requests of cost 1 at `now`, threading the TAT; returns how many were allowed.
+    fn burst_at(tat: &mut Option<i64>, now: i64, count: u32) -> u32 {
+        let mut allowed = 0;
+        for _ in 0..count {
+            let (decision, next) = decide(*tat, now, 1, LIMIT).unwrap();
+            if decision.allowed {
+                allowed += 1;
+                *tat = next;
+            }
+        }
+        allowed
+    }
+
+    #[test]
+    fn burst_is_allowed_at_once_then_refused() {
+        let mut tat = None;
+        let now = 1_000 * SECOND;
+        let (first, next) = decide(tat, now, 1, LIMIT).unwrap();
+        assert_eq!(
+            first,
+            Decision {
+                allowed: true,
+                remaining: 9,
+                retry_after_ms: 0
+            }
+        );
+        tat = next;
+        assert_eq!(burst_at(&mut tat, now, 20), 9);
+        let (refused, next) = decide(tat, now, 1, LIMIT).unwrap();
+        assert_eq!(
+            refused,
+            Decision {
+                allowed: false,
+                remaining: 0,
+                retry_after_ms: 1000
+            }
+        );
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn steady_rate_after_the_burst() {
+        let mut tat = None;
+        let start = 1_000 * SECOND;
+        assert_eq!(burst_at(&mut tat, start, 10), 10);
+        // One more each second, never two.
+        for second in 1..=120 {
+            assert_eq!(
+                burst_at(&mut tat, start + second * SECOND, 3),
+                1,
+                "second {second}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_is_exact_and_honoured() {
+        let mut tat = None;
+        let now = 5_000 * SECOND;
+        burst_at(&mut tat, now, 10);
+        let later = now + 250_000; // 250 ms into the wait
+        let (refused, _) = decide(tat, later, 1, LIMIT).unwrap();
+        assert_eq!(refused.retry_after_ms, 750);
+        let at = later + refused.retry_after_ms as i64 * 1000;
+        assert!(decide(tat, at, 1, LIMIT).unwrap().0.allowed);
+        assert!(!decide(tat, at - 1, 1, LIMIT).unwrap().0.allowed);
+    }
+
+    #[test]
+    fn idle_key_starts_fresh() {
+        let mut tat = None;
+        let now = 9_000 * SECOND;
+        burst_at(&mut tat, now, 10);
+        // After the whole burst has drained, a stale TAT is worth nothing.
+        assert_eq!(burst_at(&mut tat, now + 60 * SECOND, 20), 10);
+    }
+
+    #[test]
+    fn clock_going_backwards_never_loosens_the_limit() {
+        let mut tat = None;
+        let now = 9_000 * SECOND;
+        burst_at(&mut tat, now, 10);
+        let earlier = now - 30 * SECOND;
+        let (decision, _) = decide(tat, earlier, 1, LIMIT).unwrap();
+        assert!(!decision.allowed);
+        assert_eq!(decision.retry_after_ms, 31_000);
+    }
+
+    #[test]
+    fn cost_above_one() {
+        let now = 100 * SECOND;
+        let (decision, tat) = decide(None, now, 4, LIMIT).unwrap();
+        assert_eq!((decision.allowed, decision.remaining), (true, 6));
+        let (decision, tat) = decide(tat, now, 6, LIMIT).unwrap();
+        assert_eq!((decision.allowed, decision.remaining), (true, 0));
+        let (refused, _) = decide(tat, now, 3, LIMIT).unwrap();
+        assert_eq!(refused.retry_after_ms, 3000);
+        assert_eq!(
+            decide(None, now, 11, LIMIT),
+            Err(GcraError::InvalidCost(11))
+        );
+        assert_eq!(decide(None, now, 0, LIMIT), Err(GcraError::InvalidCost(0)));
+    }
+
+    #[test]
+    fn fast_limit_keeps_sub_millisecond_precision() {
+        let limit = Limit {
+            per_minute: 1000,
+            burst: 1,
+        };
+        let (_, tat) = decide(None, 0, 1, limit).unwrap();
+        let (refused, _) = decide(tat, 1, 1, limit).unwrap();
+        assert_eq!(refused.retry_after_ms, 60); // 59.999 ms rounds up
+    }
+
+    #[test]
+    fn configuration_parsing() {
+        assert_eq!(
+            Limit::parse(Some("100"), None).unwrap(),
+            Limit {
+                per_minute: 100,
+                burst: DEFAULT_BURST
+            }
+        );
+        assert_eq!(Limit::parse(Some(" 60 "), Some("10")).unwrap(), LIMIT);
+        assert!(matches!(
+            Limit::parse(Some("0"), None),
+            Err(GcraError::Misconfigured(_))
+        ));
+        assert!(matches!(
+            Limit::parse(Some("fast"), None),
+            Err(GcraError::Misconfigured(_))
+        ));
+        assert!(matches!(
+            Limit::parse(None, None),
+            Err(GcraError::Misconfigured(_))
+        ));
+        assert!(matches!(
+            Limit::parse(Some("60"), Some("-1")),
+            Err(GcraError::Misconfigured(_))
+        ));
+    }
+}
