@@ -151,11 +151,7 @@ fn execute(
     parameters: &[Value],
 ) -> rusqlite::Result<QueryResult> {
     let mut prepared = connection.prepare_cached(statement)?;
-    let columns: Vec<String> = prepared
-        .column_names()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
+    let columns: Vec<String> = prepared.column_names().map(str::to_string).collect();
     for (index, parameter) in parameters.iter().enumerate() {
         let position = index + 1;
         match parameter {
