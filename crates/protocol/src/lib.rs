@@ -1,4 +1,18 @@
 //! mirubato-sync's wire protocol (`shared/protocol.md`): pure Rust with no I/O, so the same code
 //! runs natively in the host and tests and inside the wasm components.
+//!
+//! - [`client_frame`]: frames from clients, validated, with the compat error strings.
+//! - [`server_frame`]: frames to clients.
+//! - [`catch_up`]: a user's changed entities as catch-up frames, bounded by count and bytes.
+//! - [`entity`]: entity types, ids and `updatedAt` rules.
+//! - [`ws_events`]: the WebSocket-over-HTTP event codec.
+//! - [`grip`]: GRIP control messages and publish items.
+//! - [`timestamp`]: ISO-8601 formatting and parsing.
 
+pub mod catch_up;
+pub mod client_frame;
+pub mod entity;
+pub mod grip;
+pub mod server_frame;
 pub mod timestamp;
+pub mod ws_events;

@@ -86,3 +86,146 @@ mod tests {
         assert_eq!(iso8601(before), "1970-01-01T00:00:00.000Z");
     }
 }
+
+/// Parses an ISO-8601 UTC timestamp (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`) to milliseconds
+/// since the Unix epoch. Anything else is `None`.
+pub fn parse_iso8601_millis(text: &str) -> Option<i64> {
+    let bytes = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = text.get(range)?;
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't')
+    {
+        return None;
+    }
+    if bytes[13] != b':' || bytes[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut at = 19;
+    let mut millis = 0;
+    if bytes.get(at) == Some(&b'.') {
+        let start = at + 1;
+        let end = start
+            + bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+        if end == start {
+            return None;
+        }
+        let fraction = &text[start..end.min(start + 3)];
+        millis = fraction.parse::<i64>().ok()? * 10_i64.pow(3 - fraction.len() as u32);
+        at = end;
+    }
+    let offset_minutes = match &text[at..] {
+        "Z" | "z" => 0,
+        zone if zone.len() == 6
+            && matches!(zone.as_bytes()[0], b'+' | b'-')
+            && zone.as_bytes()[3] == b':' =>
+        {
+            let sign = if zone.starts_with('-') { -1 } else { 1 };
+            sign * (digits(at + 1..at + 3)? * 60 + digits(at + 4..at + 6)?)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    Some(seconds * 1000 + millis)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Inverse of [`civil_from_days`].
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = year - i64::from(month <= 2);
+    let era = year.div_euclid(400);
+    let year_of_era = year.rem_euclid(400);
+    let shifted_month = i64::from((month + 9) % 12);
+    let day_of_year = (153 * shifted_month + 2) / 5 + i64::from(day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_it_formats() {
+        for millis in [
+            0,
+            951_827_696_789,
+            1_704_067_199_999,
+            4_107_542_400_000,
+            1_728_561_605_000,
+        ] {
+            assert_eq!(
+                parse_iso8601_millis(&iso8601_from_millis(millis)),
+                Some(millis)
+            );
+        }
+    }
+
+    #[test]
+    fn fractions_and_offsets() {
+        assert_eq!(
+            parse_iso8601_millis("2025-10-10T11:30:00Z"),
+            Some(1_760_095_800_000)
+        );
+        assert_eq!(
+            parse_iso8601_millis("2025-10-10T11:30:00.5Z"),
+            Some(1_760_095_800_500)
+        );
+        assert_eq!(
+            parse_iso8601_millis("2025-10-10T11:30:00.123456Z"),
+            Some(1_760_095_800_123)
+        );
+        assert_eq!(
+            parse_iso8601_millis("2025-10-10T13:30:00+02:00"),
+            Some(1_760_095_800_000)
+        );
+        assert_eq!(
+            parse_iso8601_millis("2025-10-10T10:00:00-01:30"),
+            Some(1_760_095_800_000)
+        );
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_timestamp() {
+        for bad in [
+            "",
+            "yesterday",
+            "2025-10-10",
+            "2025-13-01T00:00:00Z",
+            "2025-02-30T00:00:00Z",
+            "2025-10-10T24:00:00Z",
+            "2025-10-10T11:30:00",
+            "2025-10-10T11:30:00.Z",
+            "2025-10-10T11:30:00Zjunk",
+            "２０２５-10-10T11:30:00Z",
+        ] {
+            assert_eq!(parse_iso8601_millis(bad), None, "{bad}");
+        }
+    }
+}

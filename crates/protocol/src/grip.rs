@@ -1,0 +1,289 @@
+//! GRIP over WebSocket (protocol.md §7): control messages the app sends in `c:`-prefixed TEXT
+//! events, `m:`-prefixed frames for the client, and the items the app publishes to a gateway's
+//! `POST /publish/`. Both sides use these types: the coordinator writes them, the embedded gateway
+//! reads them.
+
+use crate::ws_events::{Event, EventKind};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const CONTROL_PREFIX: &str = "c:";
+pub const MESSAGE_PREFIX: &str = "m:";
+/// The filter that keeps a publish from reaching the connection whose `User` meta is `meta.sender`.
+pub const SKIP_SELF: &str = "skip-self";
+
+/// The channel every connection of one user subscribes to.
+pub fn user_channel(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+/// The channel only one connection subscribes to, for closing it from the app side.
+pub fn connection_channel(connection_id: &str) -> String {
+    format!("connection:{connection_id}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ControlMessage {
+    Subscribe {
+        channel: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        filters: Vec<String>,
+    },
+    Unsubscribe {
+        channel: String,
+    },
+    /// The gateway sends `content` to the client after `timeout` idle seconds.
+    KeepAlive {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content: Option<String>,
+        #[serde(
+            default,
+            rename = "message-type",
+            skip_serializing_if = "Option::is_none"
+        )]
+        message_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<u32>,
+    },
+    SetMeta {
+        name: String,
+        value: String,
+    },
+    Detach,
+}
+
+impl ControlMessage {
+    /// As the TEXT event a response carries.
+    pub fn to_event(&self) -> Event {
+        let json = serde_json::to_string(self).expect("control messages serialize");
+        Event::text(format!("{CONTROL_PREFIX}{json}"))
+    }
+}
+
+/// A frame for the client, as the TEXT event a response carries.
+pub fn message_event(frame: &str) -> Event {
+    Event::text(format!("{MESSAGE_PREFIX}{frame}"))
+}
+
+/// What a TEXT or BINARY event from the app means to a gateway with GRIP on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AppEvent<'a> {
+    Control(ControlMessage),
+    /// A message for the client, prefix removed.
+    Message {
+        binary: bool,
+        content: &'a [u8],
+    },
+    /// Neither prefix: Pushpin drops these, and so must every gateway.
+    Unprefixed,
+    /// `c:` followed by JSON that is not a control message we know.
+    BadControl(String),
+}
+
+pub fn classify(event: &Event) -> AppEvent<'_> {
+    let binary = event.kind == EventKind::Binary;
+    if let Some(content) = event.content.strip_prefix(MESSAGE_PREFIX.as_bytes()) {
+        return AppEvent::Message { binary, content };
+    }
+    if !binary && let Some(json) = event.content.strip_prefix(CONTROL_PREFIX.as_bytes()) {
+        return match serde_json::from_slice(json) {
+            Ok(control) => AppEvent::Control(control),
+            Err(error) => AppEvent::BadControl(error.to_string()),
+        };
+    }
+    AppEvent::Unprefixed
+}
+
+/// `POST /publish/` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishRequest {
+    pub items: Vec<PublishItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishItem {
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, rename = "prev-id", skip_serializing_if = "Option::is_none")]
+    pub prev_id: Option<String>,
+    /// Compared by filters: `skip-self` drops the item for the connection whose `User` meta equals
+    /// `meta.sender`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub meta: BTreeMap<String, String>,
+    pub formats: Formats,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Formats {
+    #[serde(
+        default,
+        rename = "ws-message",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ws_message: Option<WsMessage>,
+}
+
+/// The `ws-message` format: a text or binary message, or an instruction to close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WsMessage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// Base64 binary content.
+    #[serde(
+        default,
+        rename = "content-bin",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub content_bin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl PublishItem {
+    /// A frame for every connection on `channel` but the sender's; `seq` orders the channel.
+    pub fn relay(channel: String, seq: u64, sender: Option<&str>, frame: String) -> Self {
+        Self {
+            channel,
+            id: Some(seq.to_string()),
+            prev_id: seq.checked_sub(1).filter(|p| *p > 0).map(|p| p.to_string()),
+            meta: sender
+                .map(|s| BTreeMap::from([("sender".to_string(), s.to_string())]))
+                .unwrap_or_default(),
+            formats: Formats {
+                ws_message: Some(WsMessage {
+                    content: Some(frame),
+                    ..WsMessage::default()
+                }),
+            },
+        }
+    }
+
+    /// Closes every connection on `channel` with `code` and `reason`.
+    pub fn close(channel: String, code: u16, reason: &str) -> Self {
+        let message = WsMessage {
+            action: Some("close".into()),
+            code: Some(code),
+            reason: Some(reason.into()),
+            ..WsMessage::default()
+        };
+        Self {
+            channel,
+            id: None,
+            prev_id: None,
+            meta: BTreeMap::new(),
+            formats: Formats {
+                ws_message: Some(message),
+            },
+        }
+    }
+}
+
+impl WsMessage {
+    pub fn is_close(&self) -> bool {
+        self.action.as_deref() == Some("close")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn control_messages_have_pushpins_shape() {
+        let subscribe = ControlMessage::Subscribe {
+            channel: user_channel("u1"),
+            filters: vec![SKIP_SELF.into()],
+        };
+        assert_eq!(
+            subscribe.to_event().as_text().unwrap(),
+            r#"c:{"type":"subscribe","channel":"user:u1","filters":["skip-self"]}"#
+        );
+        let set_meta = ControlMessage::SetMeta {
+            name: "user".into(),
+            value: "c1".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&set_meta).unwrap(),
+            json!({"type": "set-meta", "name": "user", "value": "c1"})
+        );
+        let keep_alive = ControlMessage::KeepAlive {
+            content: Some("{}".into()),
+            message_type: Some("ping".into()),
+            timeout: Some(30),
+        };
+        assert_eq!(
+            serde_json::to_value(&keep_alive).unwrap(),
+            json!({"type": "keep-alive", "content": "{}", "message-type": "ping", "timeout": 30})
+        );
+    }
+
+    #[test]
+    fn classify_app_events() {
+        let subscribe = ControlMessage::Subscribe {
+            channel: "c".into(),
+            filters: vec![],
+        };
+        assert_eq!(
+            classify(&subscribe.to_event()),
+            AppEvent::Control(subscribe)
+        );
+        assert_eq!(
+            classify(&message_event("{\"type\":\"PONG\"}")),
+            AppEvent::Message {
+                binary: false,
+                content: b"{\"type\":\"PONG\"}"
+            }
+        );
+        assert_eq!(classify(&Event::text("hello")), AppEvent::Unprefixed);
+        assert!(matches!(
+            classify(&Event::text("c:{\"type\":\"teleport\"}")),
+            AppEvent::BadControl(_)
+        ));
+        let binary = Event {
+            kind: EventKind::Binary,
+            content: b"m:\x00\x01".to_vec(),
+        };
+        assert_eq!(
+            classify(&binary),
+            AppEvent::Message {
+                binary: true,
+                content: b"\x00\x01"
+            }
+        );
+    }
+
+    #[test]
+    fn publish_items_roundtrip_in_pushpins_shape() {
+        let item = PublishItem::relay(user_channel("u1"), 7, Some("conn-a"), "{\"seq\":7}".into());
+        let value = serde_json::to_value(PublishRequest {
+            items: vec![item.clone()],
+        })
+        .unwrap();
+        assert_eq!(
+            value,
+            json!({"items": [{"channel": "user:u1", "id": "7", "prev-id": "6", "meta": {"sender": "conn-a"},
+                               "formats": {"ws-message": {"content": "{\"seq\":7}"}}}]})
+        );
+        let back: PublishRequest = serde_json::from_value(value).unwrap();
+        assert_eq!(back.items, vec![item]);
+        // The first item of a stream has no predecessor.
+        assert_eq!(
+            PublishItem::relay("c".into(), 1, None, String::new()).prev_id,
+            None
+        );
+        let close = PublishItem::close(connection_channel("c1"), 4002, "replaced");
+        let message = close.formats.ws_message.unwrap();
+        assert!(message.is_close());
+        assert_eq!(
+            (message.code, message.reason.as_deref()),
+            (Some(4002), Some("replaced"))
+        );
+    }
+}

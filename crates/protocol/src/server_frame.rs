@@ -1,0 +1,173 @@
+//! Frames the server sends (protocol.md §2, server → client). Each builder returns the JSON text;
+//! the caller supplies the `timestamp` so this crate stays free of clocks.
+
+use crate::entity::EntityType;
+use serde_json::{Map, Value, json};
+
+pub const WELCOME_MESSAGE: &str = "Connected to Mirubato sync";
+pub const SYNC_COMPLETE: &str = "Sync complete";
+pub const NO_NEW_DATA: &str = "No new data to sync";
+pub const MUTATION_APPLIED: &str = "Mutation applied";
+pub const RESYNC_REQUIRED: &str = "Resync required";
+
+/// The compat `ERROR.error` strings the coordinator itself produces (frame errors carry theirs).
+pub const USER_ID_MISMATCH: &str = "User ID mismatch";
+pub const RATE_LIMIT_EXCEEDED: &str = "Rate limit exceeded";
+pub const SYNC_WRITE_FAILED: &str = "Sync write failed";
+
+fn frame(kind: &str, timestamp: &str, fields: Value) -> String {
+    let mut object = Map::new();
+    object.insert("type".into(), Value::String(kind.into()));
+    if let Value::Object(fields) = fields {
+        object.extend(fields.into_iter().filter(|(_, v)| !v.is_null()));
+    }
+    object.insert("timestamp".into(), Value::String(timestamp.into()));
+    Value::Object(object).to_string()
+}
+
+pub struct Welcome<'a> {
+    pub connection_id: &'a str,
+    pub epoch: &'a str,
+    pub last_seq: u64,
+    /// Token `exp`, seconds since the epoch.
+    pub token_expires_at: i64,
+}
+
+pub fn welcome(w: &Welcome<'_>, timestamp: &str) -> String {
+    frame(
+        "WELCOME",
+        timestamp,
+        json!({"message": WELCOME_MESSAGE, "epoch": w.epoch, "lastSeq": w.last_seq,
+               "connectionId": w.connection_id, "tokenExpiresAt": w.token_expires_at}),
+    )
+}
+
+pub fn pong(timestamp: &str) -> String {
+    frame("PONG", timestamp, json!({}))
+}
+
+/// `ERROR` with the compat `error` string and the *ext* `code` / `retryAfterMs`.
+pub fn error(message: &str, code: &str, retry_after_ms: Option<u64>, timestamp: &str) -> String {
+    frame(
+        "ERROR",
+        timestamp,
+        json!({"error": message, "code": code, "retryAfterMs": retry_after_ms}),
+    )
+}
+
+pub fn sync_response(message: &str, last_seq: u64, timestamp: &str) -> String {
+    frame(
+        "SYNC_RESPONSE",
+        timestamp,
+        json!({"message": message, "lastSeq": last_seq}),
+    )
+}
+
+/// The epoch changed (or the cursor is ahead of the stream): the client must start over from 0.
+pub fn resync_required(last_seq: u64, epoch: &str, timestamp: &str) -> String {
+    frame(
+        "SYNC_RESPONSE",
+        timestamp,
+        json!({"message": RESYNC_REQUIRED, "lastSeq": last_seq, "recovered": false, "epoch": epoch}),
+    )
+}
+
+/// The sender's acknowledgement of a committed mutation.
+pub fn mutation_ack(seq: u64, event_id: Option<&str>, duplicate: bool, timestamp: &str) -> String {
+    frame(
+        "SYNC_RESPONSE",
+        timestamp,
+        json!({"message": MUTATION_APPLIED, "lastSeq": seq, "eventId": event_id,
+               "duplicate": if duplicate { Some(true) } else { None }}),
+    )
+}
+
+pub fn conflict(
+    entity_type: EntityType,
+    entity_id: &str,
+    current: &Value,
+    seq: u64,
+    timestamp: &str,
+) -> String {
+    frame(
+        "CONFLICT_DETECTED",
+        timestamp,
+        json!({"entityType": entity_type.as_str(), "entityId": entity_id, "current": current, "seq": seq}),
+    )
+}
+
+pub fn auth_expiring(expires_at: i64, timestamp: &str) -> String {
+    frame("AUTH_EXPIRING", timestamp, json!({"expiresAt": expires_at}))
+}
+
+pub fn auth_ok(expires_at: i64, timestamp: &str) -> String {
+    frame("AUTH_OK", timestamp, json!({"expiresAt": expires_at}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: String) -> Value {
+        serde_json::from_str(&text).unwrap()
+    }
+
+    const T: &str = "2026-11-24T00:00:00.000Z";
+
+    #[test]
+    fn welcome_carries_compat_message_and_ext_fields() {
+        let w = Welcome {
+            connection_id: "c1",
+            epoch: "e1",
+            last_seq: 5,
+            token_expires_at: 99,
+        };
+        assert_eq!(
+            value(welcome(&w, T)),
+            json!({"type": "WELCOME", "message": "Connected to Mirubato sync", "epoch": "e1", "lastSeq": 5,
+                   "connectionId": "c1", "tokenExpiresAt": 99, "timestamp": T})
+        );
+    }
+
+    #[test]
+    fn ack_marks_only_duplicates() {
+        let first = value(mutation_ack(3, Some("ev"), false, T));
+        assert_eq!(
+            first,
+            json!({"type": "SYNC_RESPONSE", "message": "Mutation applied", "lastSeq": 3, "eventId": "ev", "timestamp": T})
+        );
+        assert_eq!(value(mutation_ack(3, None, true, T))["duplicate"], true);
+    }
+
+    #[test]
+    fn error_omits_absent_extensions() {
+        assert_eq!(
+            value(error("Invalid JSON format", "INVALID_JSON", None, T)),
+            json!({"type": "ERROR", "error": "Invalid JSON format", "code": "INVALID_JSON", "timestamp": T})
+        );
+        assert_eq!(
+            value(error(RATE_LIMIT_EXCEEDED, "RATE_LIMITED", Some(250), T))["retryAfterMs"],
+            250
+        );
+    }
+
+    #[test]
+    fn conflict_and_resync() {
+        let c = value(conflict(
+            EntityType::Piece,
+            "s1",
+            &json!({"scoreId": "s1"}),
+            4,
+            T,
+        ));
+        assert_eq!(
+            (c["entityType"].as_str(), c["current"]["scoreId"].as_str()),
+            (Some("piece"), Some("s1"))
+        );
+        let r = value(resync_required(10, "e2", T));
+        assert_eq!(
+            (r["message"].as_str(), r["recovered"].as_bool()),
+            (Some(RESYNC_REQUIRED), Some(false))
+        );
+    }
+}
