@@ -1,0 +1,6 @@
+//! `components/coordinator`: the replacement for the original service's per-user Durable Object.
+//! The storage rules live in [`store`], written against the small [`sql::Sql`] trait so they run
+//! natively in tests (on rusqlite) and in the component (on Spin's SQLite interface).
+
+pub mod sql;
+pub mod store;

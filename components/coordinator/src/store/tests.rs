@@ -1,0 +1,402 @@
+use super::*;
+use protocol::client_frame::{ClientFrame, parse};
+use rusqlite::types::ValueRef;
+use std::cell::Cell;
+
+/// The `Sql` trait on rusqlite, as the host's SQLite capability provides it to the component.
+struct Db(rusqlite::Connection);
+
+impl Db {
+    fn open(path: &std::path::Path) -> Self {
+        let connection = rusqlite::Connection::open(path).unwrap();
+        connection
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL")
+            .unwrap();
+        Db(connection)
+    }
+}
+
+impl Sql for Db {
+    fn execute(
+        &self,
+        statement: &str,
+        parameters: &[SqlValue],
+    ) -> std::result::Result<Rows, String> {
+        let mut prepared = self.0.prepare(statement).map_err(|e| e.to_string())?;
+        for (index, parameter) in parameters.iter().enumerate() {
+            let position = index + 1;
+            let bound = match parameter {
+                SqlValue::Integer(i) => prepared.raw_bind_parameter(position, i),
+                SqlValue::Real(r) => prepared.raw_bind_parameter(position, r),
+                SqlValue::Text(t) => prepared.raw_bind_parameter(position, t),
+                SqlValue::Blob(b) => prepared.raw_bind_parameter(position, b),
+                SqlValue::Null => prepared.raw_bind_parameter(position, rusqlite::types::Null),
+            };
+            bound.map_err(|e| e.to_string())?;
+        }
+        let columns = prepared.column_count();
+        let mut rows = prepared.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+            out.push(
+                (0..columns)
+                    .map(|i| match row.get_ref(i).unwrap() {
+                        ValueRef::Null => SqlValue::Null,
+                        ValueRef::Integer(i) => SqlValue::Integer(i),
+                        ValueRef::Real(r) => SqlValue::Real(r),
+                        ValueRef::Text(t) => {
+                            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
+                        }
+                        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+                    })
+                    .collect(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Fails the first statement containing `fragment`, to prove a failed write leaves nothing behind.
+struct FailingOnce<'a> {
+    inner: &'a Db,
+    fragment: &'static str,
+    failed: Cell<bool>,
+}
+
+impl Sql for FailingOnce<'_> {
+    fn execute(
+        &self,
+        statement: &str,
+        parameters: &[SqlValue],
+    ) -> std::result::Result<Rows, String> {
+        if !self.failed.get() && statement.contains(self.fragment) {
+            self.failed.set(true);
+            return Err("disk I/O error (injected)".into());
+        }
+        self.inner.execute(statement, parameters)
+    }
+}
+
+fn fresh() -> (tempfile::TempDir, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("sync.db"));
+    migrate(&db, 0).unwrap();
+    (dir, db)
+}
+
+fn mutation(frame: &str) -> Mutation {
+    match parse(frame).unwrap() {
+        ClientFrame::Mutation(m) => m,
+        other => panic!("not a mutation: {other:?}"),
+    }
+}
+
+fn entry(id: &str, updated_at: &str) -> Mutation {
+    mutation(&format!(
+        r#"{{"type":"ENTRY_UPDATED","timestamp":"t","entry":{{"id":"{id}","duration":30,"updatedAt":"{updated_at}"}}}}"#
+    ))
+}
+
+fn count(db: &Db, table: &str) -> i64 {
+    first_i64(
+        &db.execute(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn migrations_are_idempotent() {
+    let (_dir, db) = fresh();
+    migrate(&db, 1).unwrap();
+    migrate(&db, 2).unwrap();
+    assert_eq!(count(&db, "schema_version"), MIGRATIONS.len() as i64);
+}
+
+#[test]
+fn seqs_are_dense_from_the_base_and_per_user() {
+    let (_dir, db) = fresh();
+    for expected in 1..=5u64 {
+        let applied = apply(
+            &db,
+            "alice",
+            &entry(&format!("e{expected}"), "2025-01-01T00:00:00Z"),
+            "ep-a",
+            0,
+            0,
+        )
+        .unwrap();
+        assert_eq!(applied, Applied::Committed { seq: expected });
+    }
+    assert_eq!(
+        apply(
+            &db,
+            "bob",
+            &entry("e1", "2025-01-01T00:00:00Z"),
+            "ep-b",
+            1000,
+            0
+        )
+        .unwrap(),
+        Applied::Committed { seq: 1001 }
+    );
+    assert_eq!(
+        stream(&db, "alice").unwrap(),
+        Some(Stream {
+            epoch: "ep-a".into(),
+            last_seq: 5
+        })
+    );
+    assert_eq!(stream(&db, "bob").unwrap().unwrap().last_seq, 1001);
+    assert_eq!(stream(&db, "carol").unwrap(), None);
+}
+
+#[test]
+fn a_retried_event_id_is_applied_once() {
+    let (_dir, db) = fresh();
+    let frame = r#"{"type":"ENTRY_CREATED","timestamp":"t","eventId":"ev-1","entry":{"id":"e1"}}"#;
+    assert_eq!(
+        apply(&db, "u", &mutation(frame), "ep", 0, 0).unwrap(),
+        Applied::Committed { seq: 1 }
+    );
+    assert_eq!(
+        apply(&db, "u", &mutation(frame), "ep", 0, 0).unwrap(),
+        Applied::Duplicate { seq: 1 }
+    );
+    assert_eq!(
+        apply(&db, "u", &mutation(frame), "ep", 0, 0).unwrap(),
+        Applied::Duplicate { seq: 1 }
+    );
+    assert_eq!(stream(&db, "u").unwrap().unwrap().last_seq, 1);
+    // Event ids are per user.
+    assert_eq!(
+        apply(&db, "v", &mutation(frame), "ep", 0, 0).unwrap(),
+        Applied::Committed { seq: 1 }
+    );
+}
+
+#[test]
+fn older_update_is_a_conflict_carrying_the_stored_object() {
+    let (_dir, db) = fresh();
+    apply(
+        &db,
+        "u",
+        &entry("e1", "2025-10-10T12:00:00.000Z"),
+        "ep",
+        0,
+        0,
+    )
+    .unwrap();
+    let applied = apply(
+        &db,
+        "u",
+        &entry("e1", "2025-10-10T11:00:00.000Z"),
+        "ep",
+        0,
+        0,
+    )
+    .unwrap();
+    let Applied::Conflict {
+        entity_type,
+        entity_id,
+        current,
+        seq,
+    } = applied
+    else {
+        panic!("{applied:?}")
+    };
+    assert_eq!(
+        (entity_type, entity_id.as_str(), seq),
+        (EntityType::Entry, "e1", 1)
+    );
+    assert_eq!(current["updatedAt"], "2025-10-10T12:00:00.000Z");
+    assert_eq!(
+        stream(&db, "u").unwrap().unwrap().last_seq,
+        1,
+        "a conflict must not take a seq"
+    );
+    // Same instant or newer is fine; pieces compare epoch milliseconds.
+    assert!(matches!(
+        apply(&db, "u", &entry("e1", "2025-10-10T12:00:00Z"), "ep", 0, 0).unwrap(),
+        Applied::Committed { .. }
+    ));
+    let piece = |at: i64| {
+        mutation(&format!(
+            r#"{{"type":"PIECE_UPDATED","timestamp":"t","piece":{{"scoreId":"s","updatedAt":{at}}}}}"#
+        ))
+    };
+    apply(&db, "u", &piece(2000), "ep", 0, 0).unwrap();
+    assert!(matches!(
+        apply(&db, "u", &piece(1000), "ep", 0, 0).unwrap(),
+        Applied::Conflict { .. }
+    ));
+}
+
+#[test]
+fn delete_is_a_tombstone_and_a_re_create_clears_it() {
+    let (_dir, db) = fresh();
+    apply(&db, "u", &entry("e1", "2025-10-10T12:00:00Z"), "ep", 0, 0).unwrap();
+    apply(
+        &db,
+        "u",
+        &mutation(r#"{"type":"ENTRY_DELETED","timestamp":"t","entryId":"e1"}"#),
+        "ep",
+        0,
+        5,
+    )
+    .unwrap();
+    let (_, rows) = changes_since(&db, "u", 0).unwrap();
+    assert_eq!(
+        rows,
+        vec![Row {
+            entity_type: EntityType::Entry,
+            entity_id: "e1".into(),
+            data: None,
+            seq: 2
+        }]
+    );
+    // Re-created with an older updatedAt than the deleted version: a tombstone never conflicts.
+    apply(&db, "u", &entry("e1", "2025-10-10T11:00:00Z"), "ep", 0, 0).unwrap();
+    let (head, rows) = changes_since(&db, "u", 0).unwrap();
+    assert_eq!(head.unwrap().last_seq, 3);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].seq, 3);
+    assert_eq!(
+        rows[0].data.as_ref().unwrap()["updatedAt"],
+        "2025-10-10T11:00:00Z"
+    );
+}
+
+#[test]
+fn catch_up_lists_each_entity_once_at_its_latest_state() {
+    let (_dir, db) = fresh();
+    for minute in 0..5 {
+        apply(
+            &db,
+            "u",
+            &entry("e1", &format!("2025-10-10T12:0{minute}:00Z")),
+            "ep",
+            0,
+            0,
+        )
+        .unwrap();
+    }
+    apply(&db, "u", &entry("e2", "2025-10-10T12:00:00Z"), "ep", 0, 0).unwrap();
+    let plan = r#"{"type":"PLAN_CREATED","timestamp":"t","plan":{"id":"p"},"occurrences":[{"id":"o1","planId":"p"},{"id":"o2","planId":"p"}]}"#;
+    apply(&db, "u", &mutation(plan), "ep", 0, 0).unwrap();
+    let (head, rows) = changes_since(&db, "u", 0).unwrap();
+    assert_eq!(head.unwrap().last_seq, 7);
+    let listed: Vec<(&str, u64)> = rows.iter().map(|r| (r.entity_id.as_str(), r.seq)).collect();
+    assert_eq!(
+        listed,
+        [("e1", 5), ("e2", 6), ("p", 7), ("o1", 7), ("o2", 7)]
+    );
+    let (_, after) = changes_since(&db, "u", 6).unwrap();
+    assert_eq!(after.len(), 3);
+    let (_, none) = changes_since(&db, "u", 7).unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn a_failed_write_leaves_nothing_behind() {
+    let (_dir, db) = fresh();
+    apply(&db, "u", &entry("e0", "2025-01-01T00:00:00Z"), "ep", 0, 0).unwrap();
+    let plan = r#"{"type":"PLAN_CREATED","timestamp":"t","eventId":"ev","plan":{"id":"p"},"occurrences":[{"id":"o1","planId":"p"}]}"#;
+    for fragment in [
+        "UPDATE streams",
+        "INSERT INTO entities",
+        "INSERT INTO applied_events",
+        "COMMIT",
+    ] {
+        let failing = FailingOnce {
+            inner: &db,
+            fragment,
+            failed: Cell::new(false),
+        };
+        let result = apply(&failing, "u", &mutation(plan), "ep", 0, 0);
+        assert!(result.is_err(), "{fragment}: {result:?}");
+        assert_eq!(
+            stream(&db, "u").unwrap().unwrap().last_seq,
+            1,
+            "{fragment}: seq moved"
+        );
+        assert_eq!(count(&db, "entities"), 1, "{fragment}: partial entities");
+        assert_eq!(
+            count(&db, "applied_events"),
+            0,
+            "{fragment}: event recorded"
+        );
+    }
+    // The connection is usable afterwards and the same event applies once.
+    assert_eq!(
+        apply(&db, "u", &mutation(plan), "ep", 0, 0).unwrap(),
+        Applied::Committed { seq: 2 }
+    );
+}
+
+#[test]
+fn concurrent_writers_of_one_user_get_dense_commit_ordered_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.db");
+    migrate(&Db::open(&path), 0).unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|device| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let db = Db::open(&path);
+                (0..200)
+                    .map(|n| {
+                        match apply(
+                            &db,
+                            "u",
+                            &entry(&format!("d{device}-{n}"), "2025-01-01T00:00:00Z"),
+                            "ep",
+                            0,
+                            0,
+                        )
+                        .unwrap()
+                        {
+                            Applied::Committed { seq } => seq,
+                            other => panic!("{other:?}"),
+                        }
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = Vec::new();
+    for writer in writers {
+        let mine = writer.join().unwrap();
+        assert!(
+            mine.windows(2).all(|w| w[0] < w[1]),
+            "one writer's seqs went backwards"
+        );
+        seqs.extend(mine);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=800).collect::<Vec<u64>>());
+    let (head, rows) = changes_since(&Db::open(&path), "u", 0).unwrap();
+    assert_eq!(head.unwrap().last_seq, 800);
+    assert_eq!(rows.len(), 800);
+}
+
+#[test]
+fn pruning_forgets_old_event_ids_only() {
+    let (_dir, db) = fresh();
+    let with_event = |id: &str| {
+        mutation(&format!(
+            r#"{{"type":"ENTRY_CREATED","timestamp":"t","eventId":"{id}","entry":{{"id":"e"}}}}"#
+        ))
+    };
+    apply(&db, "u", &with_event("old"), "ep", 0, 1_000).unwrap();
+    apply(&db, "u", &with_event("new"), "ep", 0, 9_000).unwrap();
+    prune_applied_events(&db, 5_000).unwrap();
+    assert_eq!(count(&db, "applied_events"), 1);
+    assert!(matches!(
+        apply(&db, "u", &with_event("new"), "ep", 0, 9_500).unwrap(),
+        Applied::Duplicate { .. }
+    ));
+}
