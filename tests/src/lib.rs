@@ -92,7 +92,15 @@ impl HostConfig {
     fn command(&self, state_dir: &Path, extra: &[&str]) -> Command {
         let mut command = Command::new(host_binary());
         command
-            .args(["up", "--listen", "127.0.0.1:0"])
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--gateway-listen",
+                "127.0.0.1:0",
+                "--publish-listen",
+                "127.0.0.1:0",
+            ])
             .args(extra)
             .arg("--manifest")
             .arg(&self.manifest)
@@ -130,6 +138,7 @@ impl HostConfig {
         let stderr = collect(child.stderr.take().expect("piped"));
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
+        let (mut gateway_url, mut publish_url) = (String::new(), String::new());
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             line.clear();
@@ -141,6 +150,12 @@ impl HostConfig {
                     stderr.lock().unwrap()
                 );
             }
+            if let Some(rest) = line.trim().strip_prefix("Gateway ") {
+                gateway_url = rest.trim().to_string();
+            }
+            if let Some(rest) = line.trim().strip_prefix("Publish ") {
+                publish_url = rest.trim().to_string();
+            }
             if let Some(rest) = line.trim().strip_prefix("Serving ") {
                 let url = rest
                     .split_whitespace()
@@ -151,6 +166,8 @@ impl HostConfig {
                 return Ok(Host {
                     child,
                     url,
+                    gateway_url,
+                    publish_url,
                     stderr,
                     state,
                 });
@@ -210,7 +227,12 @@ fn collect(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 /// A running host; killed when dropped.
 pub struct Host {
     child: Child,
+    /// The HTTP trigger address, e.g. `http://127.0.0.1:41234`.
     pub url: String,
+    /// The embedded gateway's WebSocket address, e.g. `ws://127.0.0.1:41235`.
+    pub gateway_url: String,
+    /// The embedded gateway's publish endpoint, e.g. `http://127.0.0.1:41236/publish/`.
+    pub publish_url: String,
     stderr: Arc<Mutex<String>>,
     state: State,
 }

@@ -20,6 +20,9 @@ use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 pub struct LoadOptions {
+    /// Values for application variables the environment does not set, keyed by the
+    /// `SPIN_VARIABLE_<NAME>` name (the host wires its embedded gateway in this way).
+    pub variable_defaults: HashMap<String, String>,
     /// Where the `default` key-value and SQLite files live (Spin's `.spin/`).
     pub state_dir: Option<PathBuf>,
     /// Where precompiled components are cached; defaults to `<state dir>/compiled`.
@@ -36,11 +39,16 @@ pub struct App {
     pub engine: Engine,
     pub router: Router,
     pub components: HashMap<String, LoadedComponent>,
+    pub variables: variables::AppState,
 }
 
 impl App {
     pub fn load(manifest: &Manifest, options: &LoadOptions) -> anyhow::Result<Self> {
-        let variables = variables::AppState::resolve(manifest, |name| std::env::var(name).ok())?;
+        let variables = variables::AppState::resolve(manifest, |name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| options.variable_defaults.get(name).cloned())
+        })?;
         let state_dir = options
             .state_dir
             .clone()
@@ -118,6 +126,7 @@ impl App {
             engine,
             router: Router::new(routes),
             components,
+            variables,
         })
     }
 }

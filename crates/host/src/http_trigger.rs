@@ -7,7 +7,6 @@ use crate::state::InstanceState;
 use anyhow::{Context, anyhow};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -69,12 +68,18 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(
+/// Routes and runs one request. Generic over the body so the embedded gateway can call the app in
+/// process with a body it built.
+pub async fn handle<B>(
     app: &App,
-    request: Request<Incoming>,
+    request: Request<B>,
     local: SocketAddr,
     peer: SocketAddr,
-) -> Response<HyperOutgoingBody> {
+) -> Response<HyperOutgoingBody>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let started = Instant::now();
     let method = request.method().clone();
     // The path only: query strings can carry tokens, which must never reach a log.
@@ -118,8 +123,8 @@ fn json_response(status: StatusCode, body: &'static str) -> Response<HyperOutgoi
 }
 
 /// Spin's request metadata headers, so a component behaves the same here and on Spin.
-fn set_spin_headers(
-    request: &mut Request<Incoming>,
+fn set_spin_headers<B>(
+    request: &mut Request<B>,
     route: &RouteMatch<'_>,
     local: SocketAddr,
     peer: SocketAddr,
@@ -151,13 +156,17 @@ fn set_spin_headers(
     }
 }
 
-async fn run_component(
+async fn run_component<B>(
     app: &App,
     route: &RouteMatch<'_>,
-    mut request: Request<Incoming>,
+    mut request: Request<B>,
     local: SocketAddr,
     peer: SocketAddr,
-) -> anyhow::Result<Response<HyperOutgoingBody>> {
+) -> anyhow::Result<Response<HyperOutgoingBody>>
+where
+    B: hyper::body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
     let component = app
         .components
         .get(route.component)

@@ -11,6 +11,7 @@ mod builder;
 mod compose;
 mod deny;
 mod engine;
+mod gateway;
 mod http_trigger;
 mod key_value;
 mod manifest;
@@ -61,6 +62,19 @@ struct UpArgs {
     /// Directory for precompiled components (default: `<state dir>/compiled`).
     #[arg(long, env = "SYNC_HOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
+    /// Address of the embedded gateway's WebSocket endpoint (clients connect here).
+    #[arg(long, default_value = "127.0.0.1:7999")]
+    gateway_listen: SocketAddr,
+    /// Address of the embedded gateway's publish endpoint (`POST /publish/`, unauthenticated: keep
+    /// it on loopback).
+    #[arg(long, default_value = "127.0.0.1:5561")]
+    publish_listen: SocketAddr,
+    /// Seconds between the gateway's pings to each client; three unanswered ones drop it.
+    #[arg(long, default_value_t = 30)]
+    gateway_ping_seconds: u64,
+    /// Serve HTTP triggers only, without the embedded gateway (e.g. behind Pushpin).
+    #[arg(long)]
+    no_gateway: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -86,12 +100,42 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Application variables through which the embedded gateway and the app find each other.
+const PUBLISH_URL_VARIABLE: &str = "grip_publish_url";
+const GRIP_KEY_VARIABLE: &str = "grip_key";
+const GRIP_ISS_VARIABLE: &str = "grip_iss";
+
+fn bind(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(address)
+        .with_context(|| format!("cannot listen on {address} ({what})"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let manifest = manifest::Manifest::load(&args.manifest)?;
     if args.build {
         builder::build_all(&manifest)?;
     }
+    let listener = bind(args.listen, "HTTP triggers")?;
+    let gateway_listeners = if args.no_gateway {
+        None
+    } else {
+        Some((
+            bind(args.gateway_listen, "gateway")?,
+            bind(args.publish_listen, "publish endpoint")?,
+        ))
+    };
+    let mut variable_defaults = std::collections::HashMap::new();
+    if let Some((_, publish)) = &gateway_listeners {
+        // The app publishes to the embedded gateway unless told otherwise.
+        variable_defaults.insert(
+            variables::env_name(PUBLISH_URL_VARIABLE),
+            format!("http://{}", publish.local_addr()?),
+        );
+    }
     let options = app::LoadOptions {
+        variable_defaults,
         state_dir: args.state_dir,
         cache_dir: args.cache_dir,
     };
@@ -100,11 +144,44 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wait_for_stop = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let address = listener.local_addr()?;
         let mut stdout = std::io::stdout().lock();
+        let gateway = match gateway_listeners {
+            Some((client, publish)) => {
+                let (client, publish) = (
+                    tokio::net::TcpListener::from_std(client)?,
+                    tokio::net::TcpListener::from_std(publish)?,
+                );
+                writeln!(stdout, "Gateway ws://{}", client.local_addr()?)?;
+                writeln!(stdout, "Publish http://{}/publish/", publish.local_addr()?)?;
+                let config = gateway::GatewayConfig {
+                    sig_key: app
+                        .variables
+                        .application(GRIP_KEY_VARIABLE)
+                        .unwrap_or("changeme")
+                        .to_string(),
+                    sig_iss: app
+                        .variables
+                        .application(GRIP_ISS_VARIABLE)
+                        .unwrap_or("sync-host")
+                        .to_string(),
+                    ping_interval: std::time::Duration::from_secs(args.gateway_ping_seconds.max(1)),
+                };
+                Some(tokio::spawn(gateway::serve(
+                    app.clone(),
+                    config,
+                    client,
+                    publish,
+                    wait_for_stop(stopped.clone()),
+                )))
+            }
+            None => None,
+        };
         writeln!(
             stdout,
             "Serving http://{address} ({})",
@@ -118,7 +195,15 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         if app.router.route(self_check::HEALTH_PATH).is_some() {
             tokio::spawn(self_check::report_health(address));
         }
-        http_trigger::serve(app, listener, shutdown_signal()).await
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        http_trigger::serve(app, listener, wait_for_stop(stopped)).await?;
+        if let Some(gateway) = gateway {
+            gateway.await??;
+        }
+        Ok(())
     })
 }
 

@@ -85,6 +85,11 @@ impl AppState {
         self.components.get(id).cloned().unwrap_or_default()
     }
 
+    /// An application variable's resolved value.
+    pub fn application(&self, name: &str) -> Option<&str> {
+        self.application.get(name).map(String::as_str)
+    }
+
     /// Renders a template against application variables (for `allowed_outbound_hosts`).
     pub fn render(&self, template: &str) -> Result<String, String> {
         render(template, &self.application)

@@ -1,0 +1,281 @@
+//! The hub: which connection is subscribed to which channel, and delivery of published items to
+//! them — with Pushpin's `skip-self` filter and its `id`/`prev-id` sequencing (an item whose
+//! `prev-id` is not the channel's last id waits for its predecessor, at most [`SEQUENCE_WAIT`]).
+//! Connections are reached through a bounded queue each, so the hub never blocks on a slow socket.
+
+use protocol::grip::{PublishItem, SKIP_SELF};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// How long an out-of-order item waits for its predecessor before it is delivered anyway.
+pub const SEQUENCE_WAIT: Duration = Duration::from_secs(5);
+
+/// Messages queued per connection before the hub starts dropping that connection's deliveries.
+pub const CONNECTION_QUEUE: usize = 256;
+
+/// What the hub hands a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Text(String),
+    Close { code: u16, reason: String },
+}
+
+struct Subscriber {
+    sender: mpsc::Sender<Delivery>,
+    skip_self: bool,
+}
+
+#[derive(Default)]
+struct Channel {
+    subscribers: HashMap<String, Subscriber>,
+    last_id: Option<String>,
+    /// Items waiting for their predecessor, by `prev-id`.
+    pending: BTreeMap<String, PublishItem>,
+}
+
+#[derive(Default)]
+struct State {
+    channels: HashMap<String, Channel>,
+    /// Each connection's `User` meta, compared with an item's `meta.sender` by `skip-self`.
+    users: HashMap<String, String>,
+}
+
+#[derive(Clone, Default)]
+pub struct Hub {
+    state: Arc<Mutex<State>>,
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribe(
+        &self,
+        connection: &str,
+        channel: &str,
+        filters: &[String],
+        sender: mpsc::Sender<Delivery>,
+    ) {
+        let skip_self = filters.iter().any(|f| f == SKIP_SELF);
+        self.lock()
+            .channels
+            .entry(channel.to_string())
+            .or_default()
+            .subscribers
+            .insert(connection.to_string(), Subscriber { sender, skip_self });
+    }
+
+    pub fn unsubscribe(&self, connection: &str, channel: &str) {
+        let mut state = self.lock();
+        if let Some(entry) = state.channels.get_mut(channel) {
+            entry.subscribers.remove(connection);
+            if entry.subscribers.is_empty() && entry.pending.is_empty() {
+                state.channels.remove(channel);
+            }
+        }
+    }
+
+    /// Records the connection's `User` meta (what `skip-self` compares).
+    pub fn set_user(&self, connection: &str, user: Option<&str>) {
+        let mut state = self.lock();
+        match user {
+            Some(user) => state.users.insert(connection.to_string(), user.to_string()),
+            None => state.users.remove(connection),
+        };
+    }
+
+    /// Forgets a connection everywhere.
+    pub fn remove(&self, connection: &str) {
+        let mut state = self.lock();
+        state.users.remove(connection);
+        state.channels.retain(|_, channel| {
+            channel.subscribers.remove(connection);
+            !channel.subscribers.is_empty() || !channel.pending.is_empty()
+        });
+    }
+
+    #[cfg(test)]
+    pub fn subscriber_count(&self, channel: &str) -> usize {
+        self.lock()
+            .channels
+            .get(channel)
+            .map_or(0, |c| c.subscribers.len())
+    }
+
+    /// Publishes one item: delivers it now, or holds it until its predecessor arrives (or
+    /// [`SEQUENCE_WAIT`] passes). Only channels with subscribers sequence, as in Pushpin.
+    pub fn publish(&self, item: PublishItem) {
+        let held = {
+            let mut state = self.lock();
+            let State { channels, users } = &mut *state;
+            let Some(channel) = channels.get_mut(&item.channel) else {
+                return;
+            };
+            let in_order = match (&item.prev_id, &channel.last_id) {
+                (Some(prev), Some(last)) => prev == last,
+                _ => true,
+            };
+            if in_order {
+                deliver(channel, users, &item);
+                while let Some(next) = channel
+                    .last_id
+                    .clone()
+                    .and_then(|last| channel.pending.remove(&last))
+                {
+                    deliver(channel, users, &next);
+                }
+                None
+            } else {
+                let key = item.prev_id.clone().unwrap_or_default();
+                channel.pending.insert(key.clone(), item.clone());
+                Some((item.channel.clone(), key))
+            }
+        };
+        if let Some((channel, key)) = held {
+            let hub = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(SEQUENCE_WAIT).await;
+                hub.release(&channel, &key);
+            });
+        }
+    }
+
+    /// Delivers a held item whose predecessor never came.
+    fn release(&self, channel_name: &str, key: &str) {
+        let mut state = self.lock();
+        let State { channels, users } = &mut *state;
+        let Some(channel) = channels.get_mut(channel_name) else {
+            return;
+        };
+        if let Some(item) = channel.pending.remove(key) {
+            tracing::warn!(
+                channel = channel_name,
+                "delivering an item whose predecessor never arrived"
+            );
+            deliver(channel, users, &item);
+            while let Some(next) = channel
+                .last_id
+                .clone()
+                .and_then(|last| channel.pending.remove(&last))
+            {
+                deliver(channel, users, &next);
+            }
+        }
+    }
+}
+
+fn deliver(channel: &mut Channel, users: &HashMap<String, String>, item: &PublishItem) {
+    if item.id.is_some() {
+        channel.last_id = item.id.clone();
+    }
+    let Some(message) = &item.formats.ws_message else {
+        return;
+    };
+    let delivery = if message.is_close() {
+        Delivery::Close {
+            code: message.code.unwrap_or(1000),
+            reason: message.reason.clone().unwrap_or_default(),
+        }
+    } else if let Some(content) = &message.content {
+        Delivery::Text(content.clone())
+    } else {
+        return;
+    };
+    let sender = item.meta.get("sender");
+    for (connection, subscriber) in &channel.subscribers {
+        if subscriber.skip_self && sender.is_some() && users.get(connection) == sender {
+            continue;
+        }
+        if subscriber.sender.try_send(delivery.clone()).is_err() {
+            tracing::warn!(
+                connection = connection.as_str(),
+                "delivery dropped: connection queue full or closed"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(hub: &Hub, id: &str, user_meta: &str, channel: &str) -> mpsc::Receiver<Delivery> {
+        let (sender, receiver) = mpsc::channel(16);
+        hub.set_user(id, Some(user_meta));
+        hub.subscribe(id, channel, &[SKIP_SELF.to_string()], sender);
+        receiver
+    }
+
+    fn texts(receiver: &mut mpsc::Receiver<Delivery>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(Delivery::Text(text)) = receiver.try_recv() {
+            out.push(text);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn skip_self_keeps_the_relay_from_the_sender() {
+        let hub = Hub::default();
+        let mut a = connection(&hub, "a", "a", "user:u");
+        let mut b = connection(&hub, "b", "b", "user:u");
+        let mut other = connection(&hub, "c", "c", "user:v");
+        hub.publish(PublishItem::relay(
+            "user:u".into(),
+            1,
+            Some("a"),
+            "one".into(),
+        ));
+        assert_eq!(texts(&mut a), Vec::<String>::new());
+        assert_eq!(texts(&mut b), ["one"]);
+        assert_eq!(texts(&mut other), Vec::<String>::new());
+        // Without a sender (a broadcast) every connection gets it.
+        hub.publish(PublishItem::relay("user:u".into(), 2, None, "two".into()));
+        assert_eq!(
+            (texts(&mut a), texts(&mut b)),
+            (vec!["two".to_string()], vec!["two".to_string()])
+        );
+    }
+
+    #[tokio::test]
+    async fn out_of_order_items_wait_for_their_predecessor() {
+        let hub = Hub::default();
+        let mut b = connection(&hub, "b", "b", "user:u");
+        hub.publish(PublishItem::relay("user:u".into(), 1, None, "1".into()));
+        hub.publish(PublishItem::relay("user:u".into(), 3, None, "3".into()));
+        hub.publish(PublishItem::relay("user:u".into(), 4, None, "4".into()));
+        assert_eq!(texts(&mut b), ["1"]);
+        hub.publish(PublishItem::relay("user:u".into(), 2, None, "2".into()));
+        assert_eq!(texts(&mut b), ["2", "3", "4"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gap_that_never_fills_is_delivered_after_the_wait() {
+        let hub = Hub::default();
+        let mut b = connection(&hub, "b", "b", "user:u");
+        hub.publish(PublishItem::relay("user:u".into(), 1, None, "1".into()));
+        hub.publish(PublishItem::relay("user:u".into(), 3, None, "3".into()));
+        assert_eq!(texts(&mut b), ["1"]);
+        tokio::time::sleep(SEQUENCE_WAIT + Duration::from_millis(10)).await;
+        assert_eq!(texts(&mut b), ["3"]);
+    }
+
+    #[tokio::test]
+    async fn close_items_and_removal() {
+        let hub = Hub::default();
+        let mut a = connection(&hub, "a", "a", "connection:a");
+        hub.publish(PublishItem::close("connection:a".into(), 4002, "replaced"));
+        assert_eq!(
+            a.try_recv().unwrap(),
+            Delivery::Close {
+                code: 4002,
+                reason: "replaced".into()
+            }
+        );
+        hub.remove("a");
+        assert_eq!(hub.subscriber_count("connection:a"), 0);
+    }
+}

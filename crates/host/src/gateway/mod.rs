@@ -1,0 +1,282 @@
+//! The embedded gateway: terminates client WebSockets and speaks Pushpin's WebSocket-over-HTTP to
+//! the app in process, plus a Pushpin-compatible publish endpoint. The app cannot tell it from
+//! Pushpin, except where `docs/gateways.md` says.
+//!
+//! - `app_client`: requests to the app (headers, `Meta-*`, `Grip-Sig`) and reading its replies.
+//! - `session`: one client connection after the handshake.
+//! - `hub`: channel subscriptions, `skip-self`, `id`/`prev-id` ordering.
+//! - `publish`: `POST /publish/`.
+//!
+//! The OPEN request is answered before the client sees the 101, and its subscriptions are in the
+//! hub by then, so — unlike Pushpin — no publish can slip past a new connection.
+
+mod app_client;
+mod hub;
+mod publish;
+mod session;
+
+use crate::app::App;
+use app_client::{AppClient, ConnectionContext, GripSigner};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hub::Hub;
+use hyper::body::Incoming;
+use hyper::header::{
+    CONNECTION, CONTENT_TYPE, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE,
+};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use protocol::ws_events::{Event, EventKind};
+use session::{ConnectionState, Session};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+pub struct GatewayConfig {
+    pub sig_key: String,
+    pub sig_iss: String,
+    pub ping_interval: Duration,
+}
+
+/// Largest client message accepted by the socket layer; the app applies its own, smaller limit
+/// (and answers with an error frame), so this only bounds memory.
+const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
+
+fn websocket_config() -> WebSocketConfig {
+    // Small buffers keep an idle socket cheap: tungstenite's default read buffer is 128 KiB.
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(1024 * 1024)
+        .max_message_size(Some(MAX_CLIENT_MESSAGE))
+        .max_frame_size(Some(MAX_CLIENT_MESSAGE))
+}
+
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, Infallible>;
+
+fn full(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed_unsync());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+struct Gateway {
+    client: Arc<AppClient>,
+    hub: Hub,
+    ping_interval: Duration,
+}
+
+/// Serves client connections on `listener` and publishes on `publish_listener` until `shutdown`.
+pub async fn serve(
+    app: Arc<App>,
+    config: GatewayConfig,
+    listener: TcpListener,
+    publish_listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    let hub = Hub::default();
+    let client = Arc::new(AppClient {
+        app,
+        signer: GripSigner::new(&config.sig_key, &config.sig_iss),
+        local,
+    });
+    let gateway = Arc::new(Gateway {
+        client,
+        hub: hub.clone(),
+        ping_interval: config.ping_interval,
+    });
+    let publisher = tokio::spawn(publish::serve(hub, publish_listener));
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => { tracing::warn!("gateway accept failed: {error}"); continue; }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            if let Err(error) = connection.await {
+                tracing::debug!("gateway connection from {peer} ended: {error}");
+            }
+        });
+    }
+    publisher.abort();
+    Ok(())
+}
+
+fn is_websocket_upgrade(request: &Request<Incoming>) -> bool {
+    let has_token = |name, token: &str| {
+        request.headers().get_all(name).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    has_token(UPGRADE, "websocket")
+        && has_token(CONNECTION, "upgrade")
+        && request.headers().contains_key(SEC_WEBSOCKET_KEY)
+}
+
+impl Gateway {
+    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        if !is_websocket_upgrade(&request) {
+            // Plain HTTP goes to the app as it is, as through Pushpin's proxy.
+            let response =
+                crate::http_trigger::handle(&self.client.app, request, self.client.local, peer)
+                    .await;
+            let (parts, body) = response.into_parts();
+            return match body.collect().await {
+                Ok(body) => Response::from_parts(parts, Full::new(body.to_bytes()).boxed_unsync()),
+                Err(_) => full(
+                    StatusCode::BAD_GATEWAY,
+                    "application/json",
+                    r#"{"error":"Bad gateway"}"#,
+                ),
+            };
+        }
+        match self.open(request, peer).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!("websocket open failed: {error:#}");
+                full(
+                    StatusCode::BAD_GATEWAY,
+                    "application/json",
+                    r#"{"error":"Bad gateway"}"#,
+                )
+            }
+        }
+    }
+
+    /// The handshake: OPEN to the app first; only an accepting reply upgrades the client.
+    async fn open(
+        &self,
+        mut request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> anyhow::Result<Response<Body>> {
+        let key = request
+            .headers()
+            .get(SEC_WEBSOCKET_KEY)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static(""));
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "/".into());
+        let context = ConnectionContext {
+            id: uuid::Uuid::new_v4().to_string(),
+            path_and_query,
+            handshake: request.headers().clone(),
+            peer,
+        };
+        let (deliveries_tx, deliveries_rx) = mpsc::channel(hub::CONNECTION_QUEUE);
+        let mut state = ConnectionState {
+            context,
+            meta: BTreeMap::new(),
+            keep_alive: None,
+            deliveries: deliveries_tx,
+        };
+        let reply = self
+            .client
+            .call(&state.context, &state.meta, &[Event::new(EventKind::Open)])
+            .await?;
+        let events = match reply.events() {
+            Some(Ok(events)) if events.first().is_some_and(|e| e.kind == EventKind::Open) => events,
+            Some(_) => anyhow::bail!("the app accepted the handshake without a valid OPEN reply"),
+            None => {
+                // A rejection: the client gets the app's status and body (how 400/401/403/429 arrive).
+                let mut response = Response::new(Full::new(reply.body.clone()).boxed_unsync());
+                *response.status_mut() =
+                    StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+                if let Some(content_type) = reply.headers.get(CONTENT_TYPE) {
+                    response
+                        .headers_mut()
+                        .insert(CONTENT_TYPE, content_type.clone());
+                }
+                return Ok(response);
+            }
+        };
+        if !reply.grip() {
+            tracing::warn!(
+                "the app answered OPEN without Sec-WebSocket-Extensions: grip; treating it as GRIP anyway"
+            );
+        }
+        let mut pending = Vec::new();
+        let next = state.apply(&self.hub, &reply, events, &mut pending);
+        let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        for (name, value) in &reply.headers {
+            let name_str = name.as_str();
+            let passed = !matches!(
+                name_str,
+                "content-type"
+                    | "content-length"
+                    | "keep-alive-interval"
+                    | "sec-websocket-extensions"
+                    | "date"
+            ) && !name_str.starts_with("set-meta-");
+            if passed {
+                response.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        let headers = response.headers_mut();
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(
+            SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&derive_accept_key(key.as_bytes()))?,
+        );
+        let upgrade = hyper::upgrade::on(&mut request);
+        let session_parts = (self.client.clone(), self.hub.clone(), self.ping_interval);
+        tokio::spawn(async move {
+            let (client, hub, ping_interval) = session_parts;
+            match upgrade.await {
+                Ok(upgraded) => {
+                    let socket = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(websocket_config()),
+                    )
+                    .await;
+                    let session = Session {
+                        socket,
+                        state,
+                        deliveries: deliveries_rx,
+                        client,
+                        hub,
+                        ping_interval,
+                    };
+                    session.run(pending, next).await;
+                }
+                Err(error) => {
+                    tracing::debug!("upgrade failed: {error}");
+                    hub.remove(&state.context.id);
+                }
+            }
+        });
+        Ok(response)
+    }
+}
