@@ -3,6 +3,11 @@
 //! natively in tests (on rusqlite) and in the component (on Spin's SQLite interface);
 //! [`grip_sig`] decides whether a request really comes from the gateway.
 
+pub mod config;
 pub mod grip_sig;
+pub mod handler;
 pub mod sql;
 pub mod store;
+
+#[cfg(target_arch = "wasm32")]
+mod component;

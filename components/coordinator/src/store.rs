@@ -244,6 +244,16 @@ fn write(
     Ok(Applied::Committed { seq: seq as u64 })
 }
 
+/// The user's stream, created (with `new_epoch`, head `seq_base`) if it has none yet.
+pub fn ensure_stream(db: &dyn Sql, user: &str, new_epoch: &str, seq_base: u64) -> Result<Stream> {
+    run(
+        db,
+        "INSERT INTO streams (user_id, epoch, last_seq) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
+        &[user.into(), new_epoch.into(), (seq_base as i64).into()],
+    )?;
+    stream(db, user)?.ok_or_else(|| StoreError("stream missing right after insert".into()))
+}
+
 /// The user's stream, if it has one.
 pub fn stream(db: &dyn Sql, user: &str) -> Result<Option<Stream>> {
     let rows = run(

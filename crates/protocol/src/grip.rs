@@ -164,6 +164,23 @@ impl PublishItem {
         }
     }
 
+    /// A frame for every connection on `channel`, outside any sequence (e.g. one connection's own
+    /// oversized catch-up chunk).
+    pub fn direct(channel: String, frame: String) -> Self {
+        Self {
+            channel,
+            id: None,
+            prev_id: None,
+            meta: BTreeMap::new(),
+            formats: Formats {
+                ws_message: Some(WsMessage {
+                    content: Some(frame),
+                    ..WsMessage::default()
+                }),
+            },
+        }
+    }
+
     /// Closes every connection on `channel` with `code` and `reason`.
     pub fn close(channel: String, code: u16, reason: &str) -> Self {
         let message = WsMessage {

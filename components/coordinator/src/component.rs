@@ -1,0 +1,186 @@
+//! The wasm adapter: Spin's SQLite, key-value and variables, the auth and rate-limit imports, and
+//! outbound HTTP for publishing, behind the [`Services`] the handler uses.
+
+wit_bindgen::generate!({ path: "../../wit", world: "coordinator" });
+
+use crate::config::Config;
+use crate::grip_sig::GripSigConfig;
+use crate::handler::{Coordinator, Identity, Outcome, RateDecision, Services, WsRequest};
+use crate::sql::{Rows, Sql, SqlValue};
+use mirubato::sync::{auth, rate_limit};
+use protocol::grip::{PublishItem, PublishRequest};
+use serde_json::json;
+use spin_sdk::http::{Method, Request, Response, send};
+use spin_sdk::http_component;
+use spin_sdk::{key_value, sqlite, variables};
+
+struct SpinDb(sqlite::Connection);
+
+impl Sql for SpinDb {
+    fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, String> {
+        let parameters: Vec<sqlite::Value> = parameters
+            .iter()
+            .map(|p| match p {
+                SqlValue::Integer(i) => sqlite::Value::Integer(*i),
+                SqlValue::Real(r) => sqlite::Value::Real(*r),
+                SqlValue::Text(t) => sqlite::Value::Text(t.clone()),
+                SqlValue::Blob(b) => sqlite::Value::Blob(b.clone()),
+                SqlValue::Null => sqlite::Value::Null,
+            })
+            .collect();
+        let result = self
+            .0
+            .execute(statement, &parameters)
+            .map_err(|e| e.to_string())?;
+        Ok(result
+            .rows
+            .into_iter()
+            .map(|row| {
+                row.values
+                    .into_iter()
+                    .map(|v| match v {
+                        sqlite::Value::Integer(i) => SqlValue::Integer(i),
+                        sqlite::Value::Real(r) => SqlValue::Real(r),
+                        sqlite::Value::Text(t) => SqlValue::Text(t),
+                        sqlite::Value::Blob(b) => SqlValue::Blob(b),
+                        sqlite::Value::Null => SqlValue::Null,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+struct SpinServices {
+    db: SpinDb,
+    kv: key_value::Store,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Services for SpinServices {
+    fn db(&self) -> &dyn Sql {
+        &self.db
+    }
+
+    fn verify_user(&self, token: &str) -> Result<Identity, String> {
+        auth::verify(token)
+            .map(|claims| Identity {
+                user_id: claims.user_id,
+                expires_at: claims.expires_at,
+            })
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    fn verify_broadcast(&self, token: &str) -> Result<(), String> {
+        auth::verify_broadcast(token)
+            .map(drop)
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    fn rate_limit(&self, key: &str, cost: u32) -> Result<RateDecision, String> {
+        rate_limit::check(key, cost)
+            .map(|d| RateDecision {
+                allowed: d.allowed,
+                retry_after_ms: d.retry_after_ms,
+            })
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.kv.get(key).ok().flatten()
+    }
+
+    fn kv_set(&self, key: &str, value: &[u8]) {
+        if let Err(error) = self.kv.set(key, value) {
+            eprintln!("coordinator: key-value write failed: {error}");
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+
+    fn new_epoch(&self) -> String {
+        let mut bytes = [0u8; 8];
+        // wasi:random through std's hasher seeds; good enough for an epoch name, not a secret.
+        let random = std::collections::hash_map::RandomState::new();
+        let seed = std::hash::BuildHasher::hash_one(&random, now_ms());
+        bytes.copy_from_slice(&seed.to_le_bytes());
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn json_response(status: u16, body: serde_json::Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .build()
+}
+
+async fn publish(url: &str, items: Vec<PublishItem>) {
+    if items.is_empty() {
+        return;
+    }
+    let body = serde_json::to_vec(&PublishRequest { items }).unwrap_or_default();
+    let mut request = Request::post(format!("{url}/publish/"), body);
+    request.header("content-type", "application/json");
+    match send::<_, Response>(request.build()).await {
+        Ok(response) if *response.status() == 200 => {}
+        Ok(response) => eprintln!("coordinator: publish answered {}", response.status()),
+        // Committed and acknowledged already: devices catch up on the seq gap.
+        Err(error) => eprintln!("coordinator: publish failed: {error}"),
+    }
+}
+
+#[http_component]
+async fn handle(req: Request) -> Response {
+    let config = Config::from_variables(|name| variables::get(name).ok());
+    let grip = GripSigConfig::parse(&config.grip_key, &config.grip_iss).ok();
+    let services = match (
+        sqlite::Connection::open_default(),
+        key_value::Store::open_default(),
+    ) {
+        (Ok(db), Ok(kv)) => SpinServices { db: SpinDb(db), kv },
+        _ => return json_response(503, json!({"error": "Storage unavailable"})),
+    };
+    let coordinator = Coordinator {
+        services: &services,
+        config: &config,
+        grip: grip.as_ref(),
+    };
+    let header = |name: &str| {
+        req.header(name)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let outcome: Outcome = match (req.method(), req.path()) {
+        (Method::Post, "/sync/ws") => coordinator.handle_ws(&WsRequest {
+            query: req.query(),
+            header: &header,
+            body: req.body(),
+        }),
+        (_, "/sync/ws") => {
+            return json_response(
+                426,
+                json!({"error": "Connect with a WebSocket through the gateway"}),
+            );
+        }
+        (Method::Post, "/broadcast") => coordinator.handle_broadcast(&header, req.body()),
+        (_, "/broadcast") => return json_response(405, json!({"error": "Method not allowed"})),
+        _ => return json_response(404, json!({"error": "Not found"})),
+    };
+    publish(&config.grip_publish_url, outcome.publishes).await;
+    let mut response = Response::builder();
+    response.status(outcome.reply.status);
+    for (name, value) in outcome.reply.headers {
+        response.header(name, value);
+    }
+    response.body(outcome.reply.body).build()
+}

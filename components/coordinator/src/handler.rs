@@ -1,0 +1,770 @@
+//! The coordinator's request logic (protocol.md §1–§6) over a [`Services`] trait, so the component
+//! stays a thin adapter and this file can run natively against fakes. Each call returns the reply
+//! and the GRIP items to publish; the component publishes them before answering.
+
+use crate::config::{
+    Config, EVENT_RETENTION_MS, EXPIRY_GRACE_SECONDS, EXPIRY_WARNING_SECONDS, KEEP_ALIVE_SECONDS,
+    MAX_CONNECTIONS_PER_USER, MAX_VIOLATIONS,
+};
+use crate::grip_sig::GripSigConfig;
+use crate::sql::Sql;
+use crate::store::{self, Applied};
+use protocol::catch_up;
+use protocol::client_frame::{self, ClientFrame, FrameError, Mutation};
+use protocol::grip::{
+    ControlMessage, PublishItem, SKIP_SELF, connection_channel, message_event, user_channel,
+};
+use protocol::server_frame as frames;
+use protocol::timestamp::iso8601_from_millis;
+use protocol::ws_events::{self, Event, EventKind};
+use serde_json::{Value, json};
+
+/// A verified user token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateDecision {
+    pub allowed: bool,
+    pub retry_after_ms: u64,
+}
+
+/// Everything the coordinator needs from its host.
+pub trait Services {
+    fn db(&self) -> &dyn Sql;
+    fn verify_user(&self, token: &str) -> Result<Identity, String>;
+    fn verify_broadcast(&self, token: &str) -> Result<(), String>;
+    fn rate_limit(&self, key: &str, cost: u32) -> Result<RateDecision, String>;
+    fn kv_get(&self, key: &str) -> Option<Vec<u8>>;
+    fn kv_set(&self, key: &str, value: &[u8]);
+    fn now_ms(&self) -> i64;
+    /// A fresh, unique epoch name for a new stream.
+    fn new_epoch(&self) -> String;
+}
+
+/// An HTTP reply.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub reply: Reply,
+    pub publishes: Vec<PublishItem>,
+}
+
+fn json_reply(status: u16, body: Value) -> Outcome {
+    Outcome {
+        reply: Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        },
+        publishes: Vec::new(),
+    }
+}
+
+/// What a WebSocket-over-HTTP request carries.
+pub struct WsRequest<'a> {
+    pub query: &'a str,
+    pub header: &'a dyn Fn(&str) -> Option<String>,
+    pub body: &'a [u8],
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Connection state kept in the gateway as `Meta-*`.
+#[derive(Debug, Default)]
+struct Connection {
+    id: String,
+    user_id: String,
+    token_expires_at: i64,
+    warned: bool,
+    violations: u32,
+}
+
+/// Builds the events reply of a WebSocket-over-HTTP request.
+struct EventsReply {
+    events: Vec<Event>,
+    set_meta: Vec<(String, String)>,
+    publishes: Vec<PublishItem>,
+    closed: bool,
+}
+
+impl EventsReply {
+    fn new() -> Self {
+        Self {
+            events: Vec::new(),
+            set_meta: Vec::new(),
+            publishes: Vec::new(),
+            closed: false,
+        }
+    }
+
+    fn send(&mut self, frame: String) {
+        self.events.push(message_event(&frame));
+    }
+
+    fn close(&mut self, code: u16, reason: &str) {
+        self.events.push(Event::close(code, reason));
+        self.closed = true;
+    }
+
+    fn into_outcome(self) -> Outcome {
+        let mut headers = vec![
+            (
+                "content-type".to_string(),
+                ws_events::CONTENT_TYPE.to_string(),
+            ),
+            ("sec-websocket-extensions".to_string(), "grip".to_string()),
+        ];
+        headers.extend(
+            self.set_meta
+                .into_iter()
+                .map(|(name, value)| (format!("set-meta-{name}"), value)),
+        );
+        Outcome {
+            reply: Reply {
+                status: 200,
+                headers,
+                body: ws_events::encode(&self.events),
+            },
+            publishes: self.publishes,
+        }
+    }
+}
+
+pub struct Coordinator<'a> {
+    pub services: &'a dyn Services,
+    pub config: &'a Config,
+    pub grip: Option<&'a GripSigConfig>,
+}
+
+const REGISTRY_PREFIX: &str = "connections:";
+
+impl Coordinator<'_> {
+    fn timestamp(&self) -> String {
+        iso8601_from_millis(self.services.now_ms())
+    }
+
+    fn now_seconds(&self) -> i64 {
+        self.services.now_ms() / 1000
+    }
+
+    /// `/sync/ws`: one WebSocket-over-HTTP request.
+    pub fn handle_ws(&self, request: &WsRequest<'_>) -> Outcome {
+        let events = match ws_events::decode(request.body) {
+            Ok(events) => events,
+            Err(error) => {
+                return json_reply(
+                    400,
+                    json!({"error": format!("Invalid websocket-events body: {error}")}),
+                );
+            }
+        };
+        if let Err(error) = store::migrate(self.services.db(), self.services.now_ms()) {
+            return json_reply(
+                503,
+                json!({"error": format!("Storage unavailable: {error}")}),
+            );
+        }
+        if events.first().is_some_and(|e| e.kind == EventKind::Open) {
+            return self.open(request);
+        }
+        let Some(mut connection) = self.connection(request) else {
+            // Neither a trusted gateway nor a valid token: end the connection.
+            let mut reply = EventsReply::new();
+            reply.close(4001, "authentication required");
+            return reply.into_outcome();
+        };
+        let mut reply = EventsReply::new();
+        if events.is_empty() {
+            self.touch_registry(&connection);
+        }
+        self.check_expiry(&mut connection, &mut reply);
+        for event in events {
+            if reply.closed {
+                break;
+            }
+            match event.kind {
+                EventKind::Text => match event.as_text() {
+                    Some(text) => self.text(&mut connection, text, &mut reply),
+                    None => self.violation(&mut connection, &FrameError::InvalidJson, &mut reply),
+                },
+                EventKind::Binary => self.violation(
+                    &mut connection,
+                    &FrameError::InvalidFormat("binary frame".into()),
+                    &mut reply,
+                ),
+                EventKind::Ping => reply.events.push(Event {
+                    kind: EventKind::Pong,
+                    content: event.content,
+                }),
+                EventKind::Pong | EventKind::Open => {}
+                EventKind::Close => {
+                    self.unregister(&connection);
+                    let (code, _) = event.close_code().unwrap_or((1000, String::new()));
+                    reply.events.push(Event::close(code, ""));
+                    reply.closed = true;
+                }
+                EventKind::Disconnect => {
+                    self.unregister(&connection);
+                    reply.closed = true;
+                }
+            }
+        }
+        reply
+            .set_meta
+            .push(("violations".into(), connection.violations.to_string()));
+        reply.into_outcome()
+    }
+
+    /// The handshake (protocol.md §1): every refusal is an HTTP status with a JSON body.
+    fn open(&self, request: &WsRequest<'_>) -> Outcome {
+        let (Some(user_id), Some(token)) = (
+            query_param(request.query, "userId"),
+            query_param(request.query, "token"),
+        ) else {
+            return json_reply(400, json!({"error": "Missing userId or token"}));
+        };
+        if !self
+            .config
+            .origin_allowed((request.header)("origin").as_deref())
+        {
+            return json_reply(403, json!({"error": "Origin not allowed"}));
+        }
+        let identity = match self.services.verify_user(&token) {
+            Ok(identity) => identity,
+            Err(_) => return json_reply(401, json!({"error": "Invalid or expired token"})),
+        };
+        if identity.user_id != user_id {
+            return json_reply(403, json!({"error": "User ID mismatch"}));
+        }
+        match self.services.rate_limit(&format!("connect:{user_id}"), 1) {
+            Ok(decision) if !decision.allowed => {
+                return json_reply(
+                    429,
+                    json!({"error": "Rate limit exceeded", "retryAfterMs": decision.retry_after_ms}),
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                return json_reply(
+                    503,
+                    json!({"error": format!("Rate limiter unavailable: {error}")}),
+                );
+            }
+        }
+        let stream = match store::ensure_stream(
+            self.services.db(),
+            &user_id,
+            &self.services.new_epoch(),
+            self.config.seq_base,
+        ) {
+            Ok(stream) => stream,
+            Err(error) => {
+                return json_reply(
+                    503,
+                    json!({"error": format!("Storage unavailable: {error}")}),
+                );
+            }
+        };
+        let connection_id =
+            (request.header)("connection-id").unwrap_or_else(|| self.services.new_epoch());
+        let mut reply = EventsReply::new();
+        reply.events.push(Event::new(EventKind::Open));
+        reply
+            .publishes
+            .extend(self.register(&user_id, &connection_id));
+        for (channel, filters) in [
+            (user_channel(&user_id), vec![SKIP_SELF.to_string()]),
+            (connection_channel(&connection_id), vec![]),
+        ] {
+            reply
+                .events
+                .push(ControlMessage::Subscribe { channel, filters }.to_event());
+        }
+        reply.send(frames::welcome(
+            &frames::Welcome {
+                connection_id: &connection_id,
+                epoch: &stream.epoch,
+                last_seq: stream.last_seq,
+                token_expires_at: identity.expires_at,
+            },
+            &self.timestamp(),
+        ));
+        reply.set_meta.extend([
+            ("user".to_string(), connection_id),
+            ("user-id".to_string(), user_id),
+            ("token-exp".to_string(), identity.expires_at.to_string()),
+        ]);
+        let mut outcome = reply.into_outcome();
+        outcome
+            .reply
+            .headers
+            .push(("keep-alive-interval".into(), KEEP_ALIVE_SECONDS.to_string()));
+        outcome
+    }
+
+    /// The connection's state: from `Meta-*` when `Grip-Sig` verifies, else from the token in the
+    /// query (replayed on every request), verified again.
+    fn connection(&self, request: &WsRequest<'_>) -> Option<Connection> {
+        let header = request.header;
+        let id = header("connection-id").or_else(|| header("meta-user"))?;
+        let trusted = self
+            .grip
+            .is_some_and(|grip| grip.verify(header("grip-sig").as_deref()).is_ok());
+        if trusted
+            && let (Some(user_id), Some(exp)) = (header("meta-user-id"), header("meta-token-exp"))
+        {
+            return Some(Connection {
+                id,
+                user_id,
+                token_expires_at: exp.parse().unwrap_or(0),
+                warned: header("meta-warned").is_some_and(|w| w == "1"),
+                violations: header("meta-violations")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            });
+        }
+        let token = query_param(request.query, "token")?;
+        let identity = self.services.verify_user(&token).ok()?;
+        (query_param(request.query, "userId")? == identity.user_id).then(|| Connection {
+            id,
+            user_id: identity.user_id,
+            token_expires_at: identity.expires_at,
+            ..Connection::default()
+        })
+    }
+
+    fn check_expiry(&self, connection: &mut Connection, reply: &mut EventsReply) {
+        let now = self.now_seconds();
+        if now > connection.token_expires_at + EXPIRY_GRACE_SECONDS {
+            self.unregister(connection);
+            reply.close(4001, "token expired");
+        } else if now >= connection.token_expires_at - EXPIRY_WARNING_SECONDS && !connection.warned
+        {
+            connection.warned = true;
+            reply.send(frames::auth_expiring(
+                connection.token_expires_at,
+                &self.timestamp(),
+            ));
+            reply.set_meta.push(("warned".into(), "1".into()));
+        }
+    }
+
+    fn violation(&self, connection: &mut Connection, error: &FrameError, reply: &mut EventsReply) {
+        reply.send(frames::error(
+            &error.to_string(),
+            error.code(),
+            None,
+            &self.timestamp(),
+        ));
+        if *error == FrameError::TooLarge {
+            reply.close(1009, "message too large");
+            return;
+        }
+        self.count_violation(connection, reply);
+    }
+
+    fn count_violation(&self, connection: &mut Connection, reply: &mut EventsReply) {
+        connection.violations += 1;
+        if connection.violations > MAX_VIOLATIONS {
+            self.unregister(connection);
+            reply.close(1008, "policy violation");
+        }
+    }
+
+    fn text(&self, connection: &mut Connection, text: &str, reply: &mut EventsReply) {
+        let frame = match client_frame::parse(text) {
+            Ok(frame) => frame,
+            Err(error) => return self.violation(connection, &error, reply),
+        };
+        match frame {
+            ClientFrame::Ping => reply.send(frames::pong(&self.timestamp())),
+            ClientFrame::IgnoredBulk => {}
+            ClientFrame::SyncRequest { last_seq, epoch } => {
+                self.catch_up(connection, last_seq, epoch.as_deref(), reply)
+            }
+            ClientFrame::Mutation(mutation) => self.mutation(connection, &mutation, reply),
+            ClientFrame::Auth { token } => match self.services.verify_user(&token) {
+                Ok(identity) if identity.user_id == connection.user_id => {
+                    connection.token_expires_at = identity.expires_at;
+                    reply.send(frames::auth_ok(identity.expires_at, &self.timestamp()));
+                    reply.set_meta.extend([
+                        ("token-exp".into(), identity.expires_at.to_string()),
+                        ("warned".into(), String::new()),
+                    ]);
+                }
+                _ => {
+                    reply.send(frames::error(
+                        "Invalid or expired token",
+                        "AUTH_FAILED",
+                        None,
+                        &self.timestamp(),
+                    ));
+                    self.unregister(connection);
+                    reply.close(4001, "token expired");
+                }
+            },
+        }
+    }
+
+    fn catch_up(
+        &self,
+        connection: &Connection,
+        last_seq: Option<u64>,
+        epoch: Option<&str>,
+        reply: &mut EventsReply,
+    ) {
+        let timestamp = self.timestamp();
+        let db = self.services.db();
+        let stream = match store::ensure_stream(
+            db,
+            &connection.user_id,
+            &self.services.new_epoch(),
+            self.config.seq_base,
+        ) {
+            Ok(stream) => stream,
+            Err(_) => {
+                return reply.send(frames::error(
+                    frames::SYNC_WRITE_FAILED,
+                    "STORAGE_UNAVAILABLE",
+                    None,
+                    &timestamp,
+                ));
+            }
+        };
+        let cursor = last_seq.unwrap_or(0);
+        let resync = epoch.is_some_and(|e| e != stream.epoch) || cursor > stream.last_seq;
+        let from = if resync { 0 } else { cursor };
+        let (head, rows) = match store::changes_since(db, &connection.user_id, from) {
+            Ok(read) => read,
+            Err(_) => {
+                return reply.send(frames::error(
+                    frames::SYNC_WRITE_FAILED,
+                    "STORAGE_UNAVAILABLE",
+                    None,
+                    &timestamp,
+                ));
+            }
+        };
+        let head = head.map_or(stream.last_seq, |h| h.last_seq);
+        if resync {
+            reply.send(frames::resync_required(head, &stream.epoch, &timestamp));
+        }
+        for frame in catch_up::frames(&rows, &timestamp) {
+            if frame.fits_reply {
+                reply.send(frame.text);
+            } else {
+                // Too big for a reply frame behind Pushpin 1.36: published to this connection alone.
+                reply.publishes.push(PublishItem::direct(
+                    connection_channel(&connection.id),
+                    frame.text,
+                ));
+            }
+        }
+        let message = if rows.is_empty() {
+            frames::NO_NEW_DATA
+        } else {
+            frames::SYNC_COMPLETE
+        };
+        reply.send(frames::sync_response(message, head, &timestamp));
+    }
+
+    fn mutation(&self, connection: &mut Connection, mutation: &Mutation, reply: &mut EventsReply) {
+        let timestamp = self.timestamp();
+        if mutation
+            .user_id
+            .as_ref()
+            .is_some_and(|u| *u != connection.user_id)
+        {
+            reply.send(frames::error(
+                frames::USER_ID_MISMATCH,
+                "USER_ID_MISMATCH",
+                None,
+                &timestamp,
+            ));
+            return self.count_violation(connection, reply);
+        }
+        match self
+            .services
+            .rate_limit(&format!("messages:{}", connection.user_id), 1)
+        {
+            Ok(decision) if !decision.allowed => {
+                reply.send(frames::error(
+                    frames::RATE_LIMIT_EXCEEDED,
+                    "RATE_LIMITED",
+                    Some(decision.retry_after_ms),
+                    &timestamp,
+                ));
+                return self.count_violation(connection, reply);
+            }
+            Ok(_) => {}
+            Err(_) => {
+                return reply.send(frames::error(
+                    frames::SYNC_WRITE_FAILED,
+                    "RATE_LIMITER_UNAVAILABLE",
+                    None,
+                    &timestamp,
+                ));
+            }
+        }
+        let relay = self.apply(&connection.user_id, Some(&connection.id), mutation, reply);
+        reply.publishes.extend(relay);
+    }
+
+    /// Applies one mutation; queues the sender's answer on `reply` (if any) and returns the relay.
+    fn apply(
+        &self,
+        user_id: &str,
+        sender: Option<&str>,
+        mutation: &Mutation,
+        reply: &mut EventsReply,
+    ) -> Option<PublishItem> {
+        let timestamp = self.timestamp();
+        let now = self.services.now_ms();
+        match store::apply(
+            self.services.db(),
+            user_id,
+            mutation,
+            &self.services.new_epoch(),
+            self.config.seq_base,
+            now,
+        ) {
+            Ok(Applied::Committed { seq }) => {
+                reply.send(frames::mutation_ack(
+                    seq,
+                    mutation.event_id.as_deref(),
+                    false,
+                    &timestamp,
+                ));
+                if seq % 1000 == 0 {
+                    let _ =
+                        store::prune_applied_events(self.services.db(), now - EVENT_RETENTION_MS);
+                }
+                Some(PublishItem::relay(
+                    user_channel(user_id),
+                    seq,
+                    sender,
+                    mutation.relay_frame(seq, &timestamp),
+                ))
+            }
+            Ok(Applied::Duplicate { seq }) => {
+                reply.send(frames::mutation_ack(
+                    seq,
+                    mutation.event_id.as_deref(),
+                    true,
+                    &timestamp,
+                ));
+                None
+            }
+            Ok(Applied::Conflict {
+                entity_type,
+                entity_id,
+                current,
+                seq,
+            }) => {
+                reply.send(frames::conflict(
+                    entity_type,
+                    &entity_id,
+                    &current,
+                    seq,
+                    &timestamp,
+                ));
+                None
+            }
+            Err(_) => {
+                reply.send(frames::error(
+                    frames::SYNC_WRITE_FAILED,
+                    "WRITE_FAILED",
+                    None,
+                    &timestamp,
+                ));
+                None
+            }
+        }
+    }
+
+    // --- connection registry (key-value) ---
+
+    fn registry(&self, user_id: &str) -> Vec<(String, i64)> {
+        self.services
+            .kv_get(&format!("{REGISTRY_PREFIX}{user_id}"))
+            .and_then(|bytes| serde_json::from_slice::<Vec<(String, i64)>>(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_registry(&self, user_id: &str, entries: &[(String, i64)]) {
+        let bytes = serde_json::to_vec(entries).unwrap_or_default();
+        self.services
+            .kv_set(&format!("{REGISTRY_PREFIX}{user_id}"), &bytes);
+    }
+
+    /// Adds a connection, forgetting entries not seen for three keep-alive intervals (a crashed
+    /// gateway's) and closing the oldest beyond the per-user limit.
+    fn register(&self, user_id: &str, connection_id: &str) -> Vec<PublishItem> {
+        let now = self.services.now_ms();
+        let stale_before = now - 3 * KEEP_ALIVE_SECONDS as i64 * 1000;
+        let mut entries: Vec<(String, i64)> = self
+            .registry(user_id)
+            .into_iter()
+            .filter(|(_, seen)| *seen >= stale_before)
+            .collect();
+        entries.retain(|(id, _)| id != connection_id);
+        entries.push((connection_id.to_string(), now));
+        let mut closes = Vec::new();
+        while entries.len() > MAX_CONNECTIONS_PER_USER {
+            let (oldest, _) = entries.remove(0);
+            closes.push(PublishItem::close(
+                connection_channel(&oldest),
+                4002,
+                "too many connections",
+            ));
+        }
+        self.save_registry(user_id, &entries);
+        closes
+    }
+
+    fn touch_registry(&self, connection: &Connection) {
+        let mut entries = self.registry(&connection.user_id);
+        let now = self.services.now_ms();
+        match entries.iter_mut().find(|(id, _)| *id == connection.id) {
+            Some(entry) => entry.1 = now,
+            None => entries.push((connection.id.clone(), now)),
+        }
+        self.save_registry(&connection.user_id, &entries);
+    }
+
+    fn unregister(&self, connection: &Connection) {
+        let mut entries = self.registry(&connection.user_id);
+        let before = entries.len();
+        entries.retain(|(id, _)| *id != connection.id);
+        if entries.len() != before {
+            self.save_registry(&connection.user_id, &entries);
+        }
+    }
+
+    /// The user's registered connection ids (for tests and diagnostics).
+    pub fn connections(&self, user_id: &str) -> Vec<String> {
+        self.registry(user_id)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+
+    // --- /broadcast ---
+
+    /// `POST /broadcast` (protocol.md §6).
+    pub fn handle_broadcast(
+        &self,
+        header: &dyn Fn(&str) -> Option<String>,
+        body: &[u8],
+    ) -> Outcome {
+        let bearer = header("authorization")
+            .and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_string()));
+        let authorized = match bearer {
+            Some(token) => self.services.verify_broadcast(&token).is_ok(),
+            None => {
+                self.config.allow_legacy_broadcast_auth
+                    && !self.config.jwt_secret.is_empty()
+                    && header("x-worker-auth").is_some_and(|given| {
+                        constant_time_eq(given.as_bytes(), self.config.jwt_secret.as_bytes())
+                    })
+            }
+        };
+        if !authorized {
+            return json_reply(401, json!({"error": "Unauthorized"}));
+        }
+        let Ok(request) = serde_json::from_slice::<Value>(body) else {
+            return json_reply(400, json!({"error": "Invalid JSON format"}));
+        };
+        let (Some(user_id), Some(events)) = (
+            request.get("userId").and_then(Value::as_str),
+            request.get("events").and_then(Value::as_array),
+        ) else {
+            return json_reply(400, json!({"error": "Body needs userId and events[]"}));
+        };
+        if let Err(error) = store::migrate(self.services.db(), self.services.now_ms()) {
+            return json_reply(
+                503,
+                json!({"error": format!("Storage unavailable: {error}")}),
+            );
+        }
+        let mut mutations = Vec::new();
+        for event in events {
+            let mut event = event.clone();
+            if let Some(object) = event.as_object_mut() {
+                object
+                    .entry("timestamp")
+                    .or_insert_with(|| Value::String(self.timestamp()));
+            }
+            match client_frame::parse(&event.to_string()) {
+                Ok(ClientFrame::Mutation(m)) if m.kind.as_str().starts_with("PLAN_") => {
+                    mutations.push(m)
+                }
+                _ => return json_reply(400, json!({"error": "events must be PLAN_* frames"})),
+            }
+        }
+        let mut scratch = EventsReply::new();
+        let mut publishes = Vec::new();
+        for mutation in &mutations {
+            publishes.extend(self.apply(user_id, None, mutation, &mut scratch));
+        }
+        if scratch.events.iter().any(|e| {
+            e.as_text()
+                .is_some_and(|t| t.contains(frames::SYNC_WRITE_FAILED))
+        }) {
+            let mut outcome = json_reply(500, json!({"error": frames::SYNC_WRITE_FAILED}));
+            outcome.publishes = publishes;
+            return outcome;
+        }
+        let mut outcome = json_reply(200, json!({"success": true, "delivered": publishes.len()}));
+        outcome.publishes = publishes;
+        outcome
+    }
+}
+
+/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut difference = a.len() ^ b.len();
+    for (index, byte) in a.iter().enumerate() {
+        difference |= usize::from(byte ^ b.get(index % b.len().max(1)).copied().unwrap_or(0));
+    }
+    difference == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"secret-value", b"secret-value"));
+        assert!(!constant_time_eq(b"secret-valuf", b"secret-value"));
+        assert!(!constant_time_eq(b"secret", b"secret-value"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn query_parameters_are_decoded() {
+        assert_eq!(
+            query_param("userId=u%201&token=a.b.c", "userId").as_deref(),
+            Some("u 1")
+        );
+        assert_eq!(query_param("userId=&token=t", "userId"), None);
+        assert_eq!(query_param("token=t", "userId"), None);
+    }
+}
