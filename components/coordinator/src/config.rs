@@ -38,10 +38,10 @@ impl Config {
         let mut allowed_origins = list(get("allowed_origins"));
         if let Some(frontend) =
             get("frontend_url").map(|f| f.trim().trim_end_matches('/').to_string())
+            && !frontend.is_empty()
+            && !allowed_origins.contains(&frontend)
         {
-            if !frontend.is_empty() && !allowed_origins.contains(&frontend) {
-                allowed_origins.push(frontend);
-            }
+            allowed_origins.push(frontend);
         }
         Self {
             allowed_origins,
