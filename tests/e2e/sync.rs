@@ -548,3 +548,260 @@ async fn in_band_auth_refreshes_the_token_and_a_bad_one_closes_4001() {
     assert_eq!(a.recv().await["type"], "ERROR");
     assert_eq!(a.closed().await.0, 4001);
 }
+
+/// The connection registry as the coordinator stored it in the key-value file.
+fn registry(host: &Host, user: &str) -> Vec<String> {
+    let db = rusqlite::Connection::open(host.state_dir().join("sqlite_key_value.db")).unwrap();
+    db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let value: Option<Vec<u8>> = db
+        .query_row(
+            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
+            [format!("connections:{user}")],
+            |r| r.get(0),
+        )
+        .ok();
+    value
+        .map(|v| {
+            serde_json::from_slice::<Vec<(String, i64)>>(&v)
+                .unwrap()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits (bounded) until the registry satisfies `done`: the gateway reports a vanished client
+/// asynchronously, so this awaits that event.
+async fn await_registry(host: &Host, user: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    for _ in 0..500 {
+        let entries = registry(host, user);
+        if done(&entries) {
+            return entries;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!(
+        "the registry never reached the expected state: {:?}",
+        registry(host, user)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_registry_follows_connections_and_drops_vanished_clients() {
+    let host = HostConfig::new(app_manifest()).start().unwrap();
+    let a = Device::connect(&host.gateway_url, "alice").await;
+    let b = Device::connect(&host.gateway_url, "alice").await;
+    let ids = |d: &Device| d.welcome["connectionId"].as_str().unwrap().to_string();
+    let (a_id, b_id) = (ids(&a), ids(&b));
+    assert_eq!(registry(&host, "alice"), vec![a_id.clone(), b_id.clone()]);
+    a.close().await;
+    assert_eq!(
+        await_registry(&host, "alice", |e| e.len() == 1).await,
+        vec![b_id]
+    );
+    b.abort(); // TCP gone without a close: the gateway sends DISCONNECT
+    await_registry(&host, "alice", |e| e.is_empty()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_eleventh_connection_closes_the_oldest_with_4002() {
+    let host = unlimited();
+    let mut devices = Vec::new();
+    for _ in 0..10 {
+        devices.push(Device::connect(&host.gateway_url, "alice").await);
+    }
+    let newest = Device::connect(&host.gateway_url, "alice").await;
+    let (code, _) = devices[0].closed().await;
+    assert_eq!(code, 4002);
+    let entries = registry(&host, "alice");
+    assert_eq!(entries.len(), 10);
+    assert!(entries.contains(&newest.welcome["connectionId"].as_str().unwrap().to_string()));
+    devices[1].assert_nothing_pending().await;
+}
+
+fn post_broadcast(host: &Host, headers: &[(&str, &str)], body: &Value) -> (u16, Value) {
+    let mut request = Host::agent().post(format!("{}/broadcast", host.url));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let mut reply = request.send(body.to_string()).unwrap();
+    let status = reply.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&reply.body_mut().read_to_string().unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broadcast_needs_a_broadcast_token_and_reaches_every_device() {
+    let host = HostConfig::new(app_manifest()).start().unwrap();
+    let mut a = Device::connect(&host.gateway_url, "alice").await;
+    let mut b = Device::connect(&host.gateway_url, "alice").await;
+    let body = json!({"userId": "alice", "events": [{"type": "PLAN_CREATED", "plan": {"id": "p1", "title": "Scales"}}]});
+    let broadcast = auth::matrix::sign_hs256(
+        e2e::TEST_JWT_SECRET,
+        &json!({"typ": "broadcast", "exp": auth::matrix::now() + 120}),
+    );
+    let user_token = token("alice", 3600);
+    for (headers, status) in [
+        (vec![], 401),
+        (vec![("authorization", format!("Bearer {user_token}"))], 401),
+        (
+            vec![("x-worker-auth", e2e::TEST_JWT_SECRET.to_string())],
+            401,
+        ), // legacy auth is off by default
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        assert_eq!(post_broadcast(&host, &headers, &body).0, status);
+    }
+    let (status, reply) = post_broadcast(
+        &host,
+        &[("authorization", &format!("Bearer {broadcast}"))],
+        &body,
+    );
+    assert_eq!(
+        (status, reply),
+        (200, json!({"success": true, "delivered": 1}))
+    );
+    for device in [&mut a, &mut b] {
+        let frame = device.recv().await;
+        assert_eq!(
+            (
+                frame["type"].as_str(),
+                frame["plan"]["id"].as_str(),
+                frame["seq"].as_u64()
+            ),
+            (Some("PLAN_CREATED"), Some("p1"), Some(1))
+        );
+    }
+    let (status, _) = post_broadcast(
+        &host,
+        &[("authorization", &format!("Bearer {broadcast}"))],
+        &json!({"userId": "alice", "events": [{"type": "ENTRY_DELETED", "entryId": "e"}]}),
+    );
+    assert_eq!(status, 400, "only PLAN_* events are broadcast");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn legacy_broadcast_auth_only_when_enabled() {
+    let host = HostConfig::new(app_manifest())
+        .env("SPIN_VARIABLE_ALLOW_LEGACY_BROADCAST_AUTH", "true")
+        .start()
+        .unwrap();
+    let body =
+        json!({"userId": "alice", "events": [{"type": "PLAN_UPDATED", "plan": {"id": "p1"}}]});
+    assert_eq!(
+        post_broadcast(&host, &[("x-worker-auth", e2e::TEST_JWT_SECRET)], &body).0,
+        200
+    );
+    assert_eq!(
+        post_broadcast(&host, &[("x-worker-auth", "wrong-secret")], &body).0,
+        401
+    );
+}
+
+/// A request that did not come through the gateway (no valid Grip-Sig) cannot borrow another
+/// user's identity through forged `Meta-*` headers: the token in the query decides.
+#[tokio::test(flavor = "multi_thread")]
+async fn meta_headers_are_trusted_only_with_a_valid_grip_sig() {
+    let host = HostConfig::new(app_manifest()).start().unwrap();
+    let alice_token = token("alice", 3600);
+    let text =
+        json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {"id": "forged"}})
+            .to_string();
+    let body = format!("TEXT {:x}\r\n{text}\r\n", text.len());
+    let forged_sig = auth::matrix::sign_hs256(
+        "not-the-grip-key",
+        &json!({"iss": "mirubato-gateway", "exp": auth::matrix::now() + 600}),
+    );
+    for grip_sig in [None, Some(forged_sig.as_str())] {
+        let mut request = Host::agent()
+            .post(format!(
+                "{}/sync/ws?userId=alice&token={alice_token}",
+                host.url
+            ))
+            .header("content-type", "application/websocket-events")
+            .header("connection-id", "direct-1")
+            .header("meta-user-id", "bob")
+            .header("meta-token-exp", "9999999999");
+        if let Some(sig) = grip_sig {
+            request = request.header("grip-sig", sig);
+        }
+        let mut reply = request.send(body.clone()).unwrap();
+        assert_eq!(reply.status().as_u16(), 200);
+        let reply_body = reply.body_mut().read_to_string().unwrap();
+        assert!(reply_body.contains("Mutation applied"), "{reply_body}");
+    }
+    let bob = Device::connect(&host.gateway_url, "bob").await;
+    assert_eq!(
+        bob.welcome["lastSeq"], 0,
+        "the forged Meta-User-Id wrote into bob's stream"
+    );
+    let alice = Device::connect(&host.gateway_url, "alice").await;
+    assert_eq!(alice.welcome["lastSeq"], 2);
+    // Without a usable token either, the request is refused with close 4001.
+    let reply = Host::agent()
+        .post(format!("{}/sync/ws?userId=alice&token=garbage", host.url))
+        .header("content-type", "application/websocket-events")
+        .header("connection-id", "direct-2")
+        .header("meta-user-id", "alice")
+        .send(body)
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap();
+    assert!(
+        reply.starts_with(b"CLOSE"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_device_over_the_message_rate_is_refused_then_closed_1008() {
+    let host = HostConfig::new(app_manifest())
+        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "60")
+        .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "5")
+        .start()
+        .unwrap();
+    let mut a = Device::connect(&host.gateway_url, "alice").await;
+    let mut refused = 0;
+    let mut applied = 0;
+    loop {
+        a.send(entry(
+            &format!("e{}", applied + refused),
+            "2026-01-01T00:00:00Z",
+        ))
+        .await;
+        let frame = a.recv().await;
+        match frame["type"].as_str() {
+            Some("SYNC_RESPONSE") => applied += 1,
+            Some("ERROR") => {
+                assert_eq!(frame["error"], "Rate limit exceeded");
+                assert!(frame["retryAfterMs"].as_u64().unwrap() > 0);
+                refused += 1;
+                if refused > 20 {
+                    break;
+                }
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(applied, 5, "the burst");
+    assert_eq!(a.closed().await.0, 1008);
+}
+
+/// Slow by nature: the close comes at the first keep-alive after `exp` + 60 s of grace.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_token_is_warned_then_closed_4001() {
+    let host = HostConfig::new(app_manifest()).start().unwrap();
+    let mut a = Device::try_connect(&host.gateway_url, "alice", &token("alice", 2), None)
+        .await
+        .unwrap();
+    a.send(json!({"type": "PING", "timestamp": timestamp()}))
+        .await;
+    assert_eq!(a.recv().await["type"], "AUTH_EXPIRING");
+    let (code, reason) = a.closed_within(std::time::Duration::from_secs(120)).await;
+    assert_eq!((code, reason.as_str()), (4001, "token expired"));
+}

@@ -127,8 +127,14 @@ impl Device {
 
     /// Waits for the server to close; returns the close code and reason.
     pub async fn closed(&mut self) -> (u16, String) {
+        self.closed_within(FRAME_DEADLINE).await
+    }
+
+    /// Like [`Device::closed`], for closes that are due later than [`FRAME_DEADLINE`].
+    pub async fn closed_within(&mut self, deadline: Duration) -> (u16, String) {
+        let deadline = tokio::time::Instant::now() + deadline;
         loop {
-            let next = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("no close within the deadline");
             match next {
