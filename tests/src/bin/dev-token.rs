@@ -1,0 +1,13 @@
+//! Prints a Mirubato-shaped token for local development: `cargo run -q -p e2e --bin dev-token -- USER`.
+//! Signed with `SPIN_VARIABLE_JWT_SECRET`, or the public local-development secret `scripts/run` uses.
+
+const LOCAL_DEVELOPMENT_SECRET: &str = "mirubato-local-development-secret-not-for-production";
+
+fn main() {
+    let Some(user) = std::env::args().nth(1) else {
+        eprintln!("usage: dev-token USER   (signs with SPIN_VARIABLE_JWT_SECRET or the local development secret)");
+        std::process::exit(2);
+    };
+    let secret = std::env::var("SPIN_VARIABLE_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEVELOPMENT_SECRET.to_string());
+    println!("{}", auth::matrix::sign_hs256(&secret, &auth::matrix::mirubato_claims(&user)));
+}
