@@ -805,3 +805,36 @@ async fn an_expired_token_is_warned_then_closed_4001() {
     let (code, reason) = a.closed_within(std::time::Duration::from_secs(120)).await;
     assert_eq!((code, reason.as_str()), (4001, "token expired"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connecting_too_fast_is_refused_with_429_and_retry_after() {
+    let host = HostConfig::new(app_manifest())
+        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "60")
+        .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "3")
+        .start()
+        .unwrap();
+    let good = token("alice", 3600);
+    let mut devices = Vec::new();
+    for _ in 0..3 {
+        devices.push(
+            Device::try_connect(&host.gateway_url, "alice", &good, None)
+                .await
+                .expect("within the burst"),
+        );
+    }
+    let refusal = Device::try_connect(&host.gateway_url, "alice", &good, None)
+        .await
+        .err()
+        .expect("over the burst");
+    assert_eq!(
+        (refusal.status, refusal.body["error"].as_str()),
+        (429, Some("Rate limit exceeded"))
+    );
+    assert!(refusal.body["retryAfterMs"].as_u64().unwrap() > 0);
+    // Another user is not affected.
+    assert!(
+        Device::try_connect(&host.gateway_url, "bob", &token("bob", 3600), None)
+            .await
+            .is_ok()
+    );
+}

@@ -92,6 +92,8 @@ struct Connection {
     token_expires_at: i64,
     warned: bool,
     violations: u32,
+    /// When the registry last heard of this connection (ms); 0 when unknown.
+    seen_at: i64,
 }
 
 /// Builds the events reply of a WebSocket-over-HTTP request.
@@ -189,8 +191,12 @@ impl Coordinator<'_> {
             return reply.into_outcome();
         };
         let mut reply = EventsReply::new();
-        if events.is_empty() {
+        // Refresh the registry entry at most once a keep-alive interval, busy or idle, so a live
+        // connection is never mistaken for a crashed gateway's leftover.
+        let now = self.services.now_ms();
+        if now - connection.seen_at >= KEEP_ALIVE_SECONDS as i64 * 1000 {
             self.touch_registry(&connection);
+            reply.set_meta.push(("seen".into(), now.to_string()));
         }
         self.check_expiry(&mut connection, &mut reply);
         for event in events {
@@ -308,6 +314,7 @@ impl Coordinator<'_> {
             ("user".to_string(), connection_id),
             ("user-id".to_string(), user_id),
             ("token-exp".to_string(), identity.expires_at.to_string()),
+            ("seen".to_string(), self.services.now_ms().to_string()),
         ]);
         let mut outcome = reply.into_outcome();
         outcome
@@ -334,6 +341,9 @@ impl Coordinator<'_> {
                 token_expires_at: exp.parse().unwrap_or(0),
                 warned: header("meta-warned").is_some_and(|w| w == "1"),
                 violations: header("meta-violations")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                seen_at: header("meta-seen")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
             });

@@ -5,9 +5,15 @@ const LOCAL_DEVELOPMENT_SECRET: &str = "mirubato-local-development-secret-not-fo
 
 fn main() {
     let Some(user) = std::env::args().nth(1) else {
-        eprintln!("usage: dev-token USER   (signs with SPIN_VARIABLE_JWT_SECRET or the local development secret)");
+        eprintln!(
+            "usage: dev-token USER   (signs with SPIN_VARIABLE_JWT_SECRET or the local development secret)"
+        );
         std::process::exit(2);
     };
-    let secret = std::env::var("SPIN_VARIABLE_JWT_SECRET").unwrap_or_else(|_| LOCAL_DEVELOPMENT_SECRET.to_string());
-    println!("{}", auth::matrix::sign_hs256(&secret, &auth::matrix::mirubato_claims(&user)));
+    let secret = std::env::var("SPIN_VARIABLE_JWT_SECRET")
+        .unwrap_or_else(|_| LOCAL_DEVELOPMENT_SECRET.to_string());
+    println!(
+        "{}",
+        auth::matrix::sign_hs256(&secret, &auth::matrix::mirubato_claims(&user))
+    );
 }
