@@ -758,6 +758,134 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_db::Db;
+    use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
+
+    /// Services with a clock the test moves, an in-memory key-value store, and tokens of the
+    /// form `user:<id>` that never expire.
+    struct Fake {
+        db: Db,
+        kv: RefCell<HashMap<String, Vec<u8>>>,
+        now: Cell<i64>,
+        epochs: Cell<u64>,
+    }
+
+    impl Fake {
+        fn new(dir: &std::path::Path) -> Self {
+            Fake {
+                db: Db::open(&dir.join("sync.db")),
+                kv: RefCell::default(),
+                now: Cell::new(1_000_000_000),
+                epochs: Cell::new(0),
+            }
+        }
+    }
+
+    impl Services for Fake {
+        fn db(&self) -> &dyn Sql {
+            &self.db
+        }
+        fn verify_user(&self, token: &str) -> Result<Identity, String> {
+            let user = token.strip_prefix("user:").ok_or("bad token")?;
+            Ok(Identity {
+                user_id: user.to_string(),
+                expires_at: i64::MAX / 2,
+            })
+        }
+        fn verify_broadcast(&self, _: &str) -> Result<(), String> {
+            Err("not in this test".into())
+        }
+        fn rate_limit(&self, _: &str, _: u32) -> Result<RateDecision, String> {
+            Ok(RateDecision {
+                allowed: true,
+                retry_after_ms: 0,
+            })
+        }
+        fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+            self.kv.borrow().get(key).cloned()
+        }
+        fn kv_set(&self, key: &str, value: &[u8]) {
+            self.kv.borrow_mut().insert(key.to_string(), value.to_vec());
+        }
+        fn now_ms(&self) -> i64 {
+            self.now.get()
+        }
+        fn new_epoch(&self) -> String {
+            self.epochs.set(self.epochs.get() + 1);
+            format!("epoch-{}", self.epochs.get())
+        }
+    }
+
+    fn open(coordinator: &Coordinator<'_>, connection_id: &str) -> Outcome {
+        let header = |name: &str| (name == "connection-id").then(|| connection_id.to_string());
+        coordinator.handle_ws(&WsRequest {
+            query: "userId=alice&token=user:alice",
+            header: &header,
+            body: b"OPEN\r\n",
+        })
+    }
+
+    fn closes(outcome: &Outcome) -> Vec<String> {
+        outcome
+            .publishes
+            .iter()
+            .filter(|p| p.formats.ws_message.as_ref().is_some_and(|m| m.is_close()))
+            .map(|p| p.channel.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_crashed_gateways_connections_expire_from_the_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Fake::new(dir.path());
+        let config = Config::from_variables(|_| None);
+        let coordinator = Coordinator {
+            services: &fake,
+            config: &config,
+            grip: None,
+        };
+        for n in 0..MAX_CONNECTIONS_PER_USER {
+            assert_eq!(open(&coordinator, &format!("c{n}")).reply.status, 200);
+        }
+        // Still fresh: one more closes the oldest with 4002.
+        fake.now.set(fake.now.get() + 10_000);
+        assert_eq!(closes(&open(&coordinator, "c10")), ["connection:c0"]);
+        assert_eq!(
+            coordinator.connections("alice").len(),
+            MAX_CONNECTIONS_PER_USER
+        );
+        // Nothing heard from any of them for three keep-alive intervals (their gateway died):
+        // they no longer hold slots, and a new connection closes nobody.
+        fake.now
+            .set(fake.now.get() + 3 * KEEP_ALIVE_SECONDS as i64 * 1000 + 1);
+        assert!(closes(&open(&coordinator, "fresh")).is_empty());
+        assert_eq!(coordinator.connections("alice"), ["fresh"]);
+    }
+
+    #[test]
+    fn an_open_without_a_user_or_token_is_a_400_and_registers_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Fake::new(dir.path());
+        let config = Config::from_variables(|_| None);
+        let coordinator = Coordinator {
+            services: &fake,
+            config: &config,
+            grip: None,
+        };
+        let header = |_: &str| None;
+        let outcome = coordinator.handle_ws(&WsRequest {
+            query: "userId=alice",
+            header: &header,
+            body: b"OPEN\r\n",
+        });
+        assert_eq!(outcome.reply.status, 400);
+        assert_eq!(
+            String::from_utf8(outcome.reply.body).unwrap(),
+            r#"{"error":"Missing userId or token"}"#
+        );
+        assert!(coordinator.connections("alice").is_empty());
+    }
 
     #[test]
     fn constant_time_comparison() {

@@ -9,5 +9,8 @@ pub mod handler;
 pub mod sql;
 pub mod store;
 
+#[cfg(test)]
+mod test_db;
+
 #[cfg(target_arch = "wasm32")]
 mod component;

@@ -1,63 +1,7 @@
 use super::*;
+use crate::test_db::Db;
 use protocol::client_frame::{ClientFrame, parse};
-use rusqlite::types::ValueRef;
 use std::cell::Cell;
-
-/// The `Sql` trait on rusqlite, as the host's SQLite capability provides it to the component.
-struct Db(rusqlite::Connection);
-
-impl Db {
-    fn open(path: &std::path::Path) -> Self {
-        let connection = rusqlite::Connection::open(path).unwrap();
-        connection
-            .busy_timeout(std::time::Duration::from_secs(10))
-            .unwrap();
-        connection
-            .execute_batch("PRAGMA journal_mode = WAL")
-            .unwrap();
-        Db(connection)
-    }
-}
-
-impl Sql for Db {
-    fn execute(
-        &self,
-        statement: &str,
-        parameters: &[SqlValue],
-    ) -> std::result::Result<Rows, String> {
-        let mut prepared = self.0.prepare(statement).map_err(|e| e.to_string())?;
-        for (index, parameter) in parameters.iter().enumerate() {
-            let position = index + 1;
-            let bound = match parameter {
-                SqlValue::Integer(i) => prepared.raw_bind_parameter(position, i),
-                SqlValue::Real(r) => prepared.raw_bind_parameter(position, r),
-                SqlValue::Text(t) => prepared.raw_bind_parameter(position, t),
-                SqlValue::Blob(b) => prepared.raw_bind_parameter(position, b),
-                SqlValue::Null => prepared.raw_bind_parameter(position, rusqlite::types::Null),
-            };
-            bound.map_err(|e| e.to_string())?;
-        }
-        let columns = prepared.column_count();
-        let mut rows = prepared.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
-            out.push(
-                (0..columns)
-                    .map(|i| match row.get_ref(i).unwrap() {
-                        ValueRef::Null => SqlValue::Null,
-                        ValueRef::Integer(i) => SqlValue::Integer(i),
-                        ValueRef::Real(r) => SqlValue::Real(r),
-                        ValueRef::Text(t) => {
-                            SqlValue::Text(String::from_utf8_lossy(t).into_owned())
-                        }
-                        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
-                    })
-                    .collect(),
-            );
-        }
-        Ok(out)
-    }
-}
 
 /// Fails the first statement containing `fragment`, to prove a failed write leaves nothing behind.
 struct FailingOnce<'a> {
