@@ -119,14 +119,7 @@ impl Hub {
                 _ => true,
             };
             if in_order {
-                deliver(channel, users, &item);
-                while let Some(next) = channel
-                    .last_id
-                    .clone()
-                    .and_then(|last| channel.pending.remove(&last))
-                {
-                    deliver(channel, users, &next);
-                }
+                deliver_in_order(channel, users, &item);
                 None
             } else {
                 let key = item.prev_id.clone().unwrap_or_default();
@@ -155,15 +148,20 @@ impl Hub {
                 channel = channel_name,
                 "delivering an item whose predecessor never arrived"
             );
-            deliver(channel, users, &item);
-            while let Some(next) = channel
-                .last_id
-                .clone()
-                .and_then(|last| channel.pending.remove(&last))
-            {
-                deliver(channel, users, &next);
-            }
+            deliver_in_order(channel, users, &item);
         }
+    }
+}
+
+/// Delivers `item`, then every held item that was waiting for it, in turn.
+fn deliver_in_order(channel: &mut Channel, users: &HashMap<String, String>, item: &PublishItem) {
+    deliver(channel, users, item);
+    while let Some(next) = channel
+        .last_id
+        .clone()
+        .and_then(|last| channel.pending.remove(&last))
+    {
+        deliver(channel, users, &next);
     }
 }
 

@@ -40,7 +40,7 @@ pub struct ConnectionState {
 
 impl ConnectionState {
     /// Applies a reply's headers and events: meta, subscriptions, frames for the client (queued on
-    /// `outgoing`), close and disconnect. `first` marks the OPEN reply, whose OPEN event is expected.
+    /// `outgoing`), close and disconnect.
     pub fn apply(
         &mut self,
         hub: &Hub,
@@ -172,8 +172,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => { missed_pongs = 0; continue; }
                         Some(Ok(Message::Close(frame))) => {
                             let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
-                            let reply = self.call(&[Event::close(code, &reason)]).await;
-                            let _ = reply; // The app's answer to a CLOSE ends the connection either way.
+                            // The app answers a CLOSE with CLOSE; the connection ends either way.
+                            let _ = self.call(&[Event::close(code, &reason)]).await;
                             let _ = self.socket.close(None).await;
                             return Ok(());
                         }
