@@ -129,8 +129,10 @@ async fn publish(url: &str, items: Vec<PublishItem>) {
         return;
     }
     let body = serde_json::to_vec(&PublishRequest { items }).unwrap_or_default();
+    let length = body.len();
     let mut request = Request::post(format!("{url}/publish/"), body);
-    request.header("content-type", "application/json");
+    // Pushpin's publish endpoint refuses chunked bodies (411): say the length up front.
+    request.header("content-type", "application/json").header("content-length", length.to_string());
     match send::<_, Response>(request.build()).await {
         Ok(response) if *response.status() == 200 => {}
         Ok(response) => eprintln!("coordinator: publish answered {}", response.status()),
