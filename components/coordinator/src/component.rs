@@ -132,7 +132,9 @@ async fn publish(url: &str, items: Vec<PublishItem>) {
     let length = body.len();
     let mut request = Request::post(format!("{url}/publish/"), body);
     // Pushpin's publish endpoint refuses chunked bodies (411): say the length up front.
-    request.header("content-type", "application/json").header("content-length", length.to_string());
+    request
+        .header("content-type", "application/json")
+        .header("content-length", length.to_string());
     match send::<_, Response>(request.build()).await {
         Ok(response) if *response.status() == 200 => {}
         Ok(response) => eprintln!("coordinator: publish answered {}", response.status()),

@@ -293,6 +293,16 @@ impl Coordinator<'_> {
         reply
             .publishes
             .extend(self.register(&user_id, &connection_id));
+        // The `user` meta that `skip-self` compares is set before subscribing, in the event stream
+        // as well as in the headers: Pushpin evaluates filters against the meta it has when the
+        // subscription is made.
+        reply.events.push(
+            ControlMessage::SetMeta {
+                name: "user".into(),
+                value: connection_id.clone(),
+            }
+            .to_event(),
+        );
         for (channel, filters) in [
             (user_channel(&user_id), vec![SKIP_SELF.to_string()]),
             (connection_channel(&connection_id), vec![]),
