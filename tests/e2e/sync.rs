@@ -1,5 +1,7 @@
 //! The sync service end to end: the real host with the coordinator component, real WebSocket
-//! clients through the embedded gateway, real SQLite files (protocol.md §1–§6).
+//! clients, real SQLite files (protocol.md §1–§6). Runs through the embedded gateway, and again
+//! through real Pushpin with `E2E_GATEWAY=pushpin` (scripts/test runs both); nothing here depends
+//! on which gateway it is.
 
 use e2e::device::{Device, timestamp, token};
 use e2e::{Host, HostConfig, app_manifest, workspace_root};
@@ -711,18 +713,21 @@ async fn meta_headers_are_trusted_only_with_a_valid_grip_sig() {
         json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {"id": "forged"}})
             .to_string();
     let body = format!("TEXT {:x}\r\n{text}\r\n", text.len());
-    let forged_sig = auth::matrix::sign_hs256(
-        "not-the-grip-key",
-        &json!({"iss": "mirubato-gateway", "exp": auth::matrix::now() + 600}),
-    );
-    for grip_sig in [None, Some(forged_sig.as_str())] {
+    let grip_key = "mirubato-local-grip-key-change-me";
+    let sig = |key: &str, iss: &str, exp_in: i64| {
+        auth::matrix::sign_hs256(
+            key,
+            &json!({"iss": iss, "exp": auth::matrix::now() + exp_in}),
+        )
+    };
+    let post = |grip_sig: Option<String>, connection: &str| {
         let mut request = Host::agent()
             .post(format!(
                 "{}/sync/ws?userId=alice&token={alice_token}",
                 host.url
             ))
             .header("content-type", "application/websocket-events")
-            .header("connection-id", "direct-1")
+            .header("connection-id", connection)
             .header("meta-user-id", "bob")
             .header("meta-token-exp", "9999999999");
         if let Some(sig) = grip_sig {
@@ -732,19 +737,36 @@ async fn meta_headers_are_trusted_only_with_a_valid_grip_sig() {
         assert_eq!(reply.status().as_u16(), 200);
         let reply_body = reply.body_mut().read_to_string().unwrap();
         assert!(reply_body.contains("Mutation applied"), "{reply_body}");
+    };
+    let untrusted = [
+        ("missing", None),
+        (
+            "wrongly signed",
+            Some(sig("not-the-grip-key", "mirubato-gateway", 600)),
+        ),
+        ("expired", Some(sig(grip_key, "mirubato-gateway", -600))),
+        ("wrong iss", Some(sig(grip_key, "someone-else", 600))),
+    ];
+    for (index, (_why, grip_sig)) in untrusted.into_iter().enumerate() {
+        // Meta-* ignored: the write lands in the token's user (alice), not in bob's stream.
+        post(grip_sig, &format!("direct-{index}"));
     }
     let bob = Device::connect(&host.gateway_url, "bob").await;
     assert_eq!(
         bob.welcome["lastSeq"], 0,
-        "the forged Meta-User-Id wrote into bob's stream"
+        "a Meta-User-Id without a valid Grip-Sig wrote into bob's stream"
     );
     let alice = Device::connect(&host.gateway_url, "alice").await;
-    assert_eq!(alice.welcome["lastSeq"], 2);
+    assert_eq!(alice.welcome["lastSeq"], 4);
+    // The control: the same request with a valid Grip-Sig is the gateway speaking, and trusted.
+    post(Some(sig(grip_key, "mirubato-gateway", 600)), "direct-valid");
+    let bob = Device::connect(&host.gateway_url, "bob").await;
+    assert_eq!(bob.welcome["lastSeq"], 1);
     // Without a usable token either, the request is refused with close 4001.
     let reply = Host::agent()
         .post(format!("{}/sync/ws?userId=alice&token=garbage", host.url))
         .header("content-type", "application/websocket-events")
-        .header("connection-id", "direct-2")
+        .header("connection-id", "direct-garbage")
         .header("meta-user-id", "alice")
         .send(body)
         .unwrap()

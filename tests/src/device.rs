@@ -5,10 +5,13 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 /// How long a frame the test expects may take.
 pub const FRAME_DEADLINE: Duration = Duration::from_secs(15);
@@ -21,8 +24,12 @@ pub fn token(user: &str, seconds: i64) -> String {
 }
 
 pub struct Device {
-    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    socket: WebSocketStream<TcpStream>,
     pub welcome: Value,
+    /// Frames that arrived while waiting for Pushpin's subscriptions, served first by `recv`.
+    early: std::collections::VecDeque<Value>,
+    /// Readiness markers still on their way (Pushpin run) are skipped by `recv`.
+    skip_markers: bool,
 }
 
 /// Why a connection attempt was refused.
@@ -36,52 +43,138 @@ pub fn timestamp() -> String {
     "2026-11-24T12:00:00.000Z".into()
 }
 
+/// One connection attempt's outcome.
+pub enum Attempt {
+    Connected(Box<Device>),
+    /// The handshake was answered with an HTTP status other than 101.
+    Refused(Refusal),
+    /// The transport failed (reset, closed mid-handshake, no WELCOME).
+    Failed(String),
+}
+
 impl Device {
     /// Connects as `user` with `token`, optionally with an `Origin`, and reads the WELCOME.
+    /// A refusal is returned; a transport failure panics.
     pub async fn try_connect(
         gateway: &str,
         user: &str,
         token: &str,
         origin: Option<&str>,
     ) -> Result<Device, Refusal> {
-        let mut request = format!("{gateway}/sync/ws?userId={user}&token={token}")
-            .into_client_request()
-            .unwrap();
-        if let Some(origin) = origin {
-            request
-                .headers_mut()
-                .insert("origin", origin.parse().unwrap());
+        match Device::attempt(gateway, user, token, origin).await {
+            Attempt::Connected(device) => Ok(*device),
+            Attempt::Refused(refusal) => Err(refusal),
+            Attempt::Failed(why) => panic!("connect failed: {why}"),
         }
-        match tokio::time::timeout(FRAME_DEADLINE, tokio_tungstenite::connect_async(request))
-            .await
-            .expect("connect timed out")
-        {
-            Ok((socket, _)) => {
-                let mut device = Device {
-                    socket,
-                    welcome: Value::Null,
-                };
-                device.welcome = device.recv().await;
-                assert_eq!(device.welcome["type"], "WELCOME", "{}", device.welcome);
-                Ok(device)
+    }
+
+    /// One connection attempt, as a client that retries would make it.
+    pub async fn attempt(gateway: &str, user: &str, token: &str, origin: Option<&str>) -> Attempt {
+        let path = format!("/sync/ws?userId={user}&token={token}");
+        let socket =
+            match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, origin)).await {
+                Err(_) => return Attempt::Failed("the handshake timed out".into()),
+                Ok(Err(HandshakeFailure::Refused(refusal))) => return Attempt::Refused(refusal),
+                Ok(Err(HandshakeFailure::Transport(why))) => return Attempt::Failed(why),
+                Ok(Ok(socket)) => socket,
+            };
+        let mut device = Device {
+            socket,
+            welcome: Value::Null,
+            early: Default::default(),
+            skip_markers: false,
+        };
+        device.welcome = match tokio::time::timeout(FRAME_DEADLINE, device.socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                serde_json::from_str(&text).expect("server frames are JSON")
             }
-            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
-                let status = response.status().as_u16();
-                let body = response
-                    .body()
-                    .as_ref()
-                    .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null))
-                    .unwrap_or(Value::Null);
-                Err(Refusal { status, body })
-            }
-            Err(other) => panic!("connect failed: {other}"),
+            other => return Attempt::Failed(format!("no WELCOME: {other:?}")),
+        };
+        assert_eq!(device.welcome["type"], "WELCOME", "{}", device.welcome);
+        if let Some(publish_url) = crate::publish_url_for(gateway) {
+            device.await_subscriptions(&publish_url).await;
         }
+        Attempt::Connected(Box::new(device))
+    }
+
+    /// Connects like a well-behaved client under load: a transport failure, 502/503 (a gateway
+    /// overwhelmed by a connect burst) or 429 is retried after an exponential, jittered backoff
+    /// (honouring `retryAfter` when given). Returns the device and the attempts it took; panics
+    /// after `max_attempts` or on any other refusal.
+    pub async fn connect_with_retry(gateway: &str, user: &str, max_attempts: u32) -> (Device, u32) {
+        let token = token(user, 3600);
+        let mut backoff_ms = 50u64;
+        let mut last = String::new();
+        for attempt in 1..=max_attempts {
+            let wait_ms = match Device::attempt(gateway, user, &token, None).await {
+                Attempt::Connected(device) => return (*device, attempt),
+                Attempt::Refused(refusal) if refusal.status == 429 => {
+                    last = format!("{refusal:?}");
+                    refusal.body["retryAfter"]
+                        .as_u64()
+                        .map_or(backoff_ms, |s| s * 1000)
+                }
+                Attempt::Refused(refusal) if matches!(refusal.status, 502 | 503) => {
+                    last = format!("{refusal:?}");
+                    backoff_ms
+                }
+                Attempt::Refused(refusal) => panic!("refused: {refusal:?}"),
+                Attempt::Failed(why) => {
+                    last = why;
+                    backoff_ms
+                }
+            };
+            // Full jitter spreads the retries of a burst apart.
+            let jitter = std::collections::hash_map::RandomState::new();
+            let jittered = std::hash::BuildHasher::hash_one(&jitter, attempt) % (wait_ms + 1);
+            tokio::time::sleep(Duration::from_millis(wait_ms / 2 + jittered / 2)).await;
+            backoff_ms = (backoff_ms * 2).min(2000);
+        }
+        panic!("{user}: not connected after {max_attempts} attempts; last: {last}");
     }
 
     pub async fn connect(gateway: &str, user: &str) -> Device {
         Device::try_connect(gateway, user, &token(user, 3600), None)
             .await
             .unwrap_or_else(|r| panic!("refused: {r:?}"))
+    }
+
+    /// Pushpin registers a new connection's subscriptions after the client has its 101 (its
+    /// subscription race, `docs/gateways.md`): a test waits until a publish to the connection's
+    /// own channel arrives before relying on relays. Real clients cope by catching up instead.
+    async fn await_subscriptions(&mut self, publish_url: &str) {
+        let channel = format!(
+            "connection:{}",
+            self.welcome["connectionId"].as_str().unwrap()
+        );
+        let marker = json!({"type": "E2E_READY"}).to_string();
+        let body = json!({"items": [{"channel": channel, "formats": {"ws-message": {"content": marker}}}]}).to_string();
+        for _ in 0..200 {
+            let url = publish_url.to_string();
+            let body = body.clone();
+            tokio::task::spawn_blocking(move || crate::Host::agent().post(&url).send(body))
+                .await
+                .unwrap()
+                .expect("publish");
+            let wait = tokio::time::Instant::now() + Duration::from_millis(50);
+            while let Ok(Some(Ok(message))) =
+                tokio::time::timeout_at(wait, self.socket.next()).await
+            {
+                let Message::Text(text) = message else {
+                    continue;
+                };
+                let frame: Value = serde_json::from_str(&text).expect("server frames are JSON");
+                if frame["type"] != "E2E_READY" {
+                    // Relays from the user's other devices can beat the marker.
+                    self.early.push_back(frame);
+                    continue;
+                }
+                // Markers from earlier attempts may still arrive; `recv` drops them.
+                self.skip_markers = true;
+                return;
+            }
+        }
+        panic!("pushpin never delivered to {channel}");
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -97,6 +190,9 @@ impl Device {
 
     /// The next text frame, parsed; panics after [`FRAME_DEADLINE`] or on close.
     pub async fn recv(&mut self) -> Value {
+        if let Some(frame) = self.early.pop_front() {
+            return frame;
+        }
         loop {
             let message = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
                 .await
@@ -105,7 +201,11 @@ impl Device {
                 .expect("socket error");
             match message {
                 Message::Text(text) => {
-                    return serde_json::from_str(&text).expect("server frames are JSON");
+                    let frame: Value = serde_json::from_str(&text).expect("server frames are JSON");
+                    if self.skip_markers && frame["type"] == "E2E_READY" {
+                        continue;
+                    }
+                    return frame;
                 }
                 Message::Close(frame) => panic!("closed: {frame:?}"),
                 _ => continue,
@@ -164,4 +264,106 @@ impl Device {
     pub fn abort(self) {
         drop(self.socket);
     }
+}
+
+/// The client side of the WebSocket handshake, done by hand so that a refusal's whole JSON body is
+/// read: a client library returns only what arrived with the status line, and Pushpin sends the
+/// body separately.
+async fn handshake(
+    gateway: &str,
+    path: &str,
+    origin: Option<&str>,
+) -> Result<WebSocketStream<TcpStream>, HandshakeFailure> {
+    let transport =
+        |what: &str, error: std::io::Error| HandshakeFailure::Transport(format!("{what}: {error}"));
+    let address = gateway.strip_prefix("ws://").expect("a ws:// gateway URL");
+    let mut stream = TcpStream::connect(address)
+        .await
+        .map_err(|e| transport("connect", e))?;
+    let key = generate_key();
+    let origin = origin
+        .map(|o| format!("Origin: {o}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| transport("send handshake", e))?;
+    let mut received = Vec::new();
+    let head_end = loop {
+        if let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = stream
+            .read(&mut chunk)
+            .await
+            .map_err(|e| transport("read handshake", e))?;
+        if read == 0 {
+            return Err(HandshakeFailure::Transport(format!(
+                "the gateway closed during the handshake: {:?}",
+                String::from_utf8_lossy(&received)
+            )));
+        }
+        received.extend_from_slice(&chunk[..read]);
+    };
+    let head = String::from_utf8_lossy(&received[..head_end]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {head}"));
+    let header = |name: &str| {
+        head.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_string())
+        })
+    };
+    let rest = received[head_end..].to_vec();
+    if status == 101 {
+        assert_eq!(
+            header("sec-websocket-accept"),
+            Some(derive_accept_key(key.as_bytes())),
+            "bad Sec-WebSocket-Accept"
+        );
+        return Ok(WebSocketStream::from_partially_read(stream, rest, Role::Client, None).await);
+    }
+    let mut body = rest;
+    match header("content-length").and_then(|l| l.parse::<usize>().ok()) {
+        Some(length) => {
+            while body.len() < length {
+                let mut chunk = [0u8; 4096];
+                let read = stream
+                    .read(&mut chunk)
+                    .await
+                    .map_err(|e| transport("read refusal body", e))?;
+                if read == 0 {
+                    return Err(HandshakeFailure::Transport(
+                        "the refusal body ended early".into(),
+                    ));
+                }
+                body.extend_from_slice(&chunk[..read]);
+            }
+        }
+        None => {
+            stream
+                .read_to_end(&mut body)
+                .await
+                .map_err(|e| transport("read refusal body", e))?;
+        }
+    }
+    Err(HandshakeFailure::Refused(Refusal {
+        status,
+        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+    }))
+}
+
+enum HandshakeFailure {
+    Refused(Refusal),
+    Transport(String),
 }

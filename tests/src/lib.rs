@@ -126,7 +126,20 @@ impl HostConfig {
     }
 
     /// Starts the host with extra `up` arguments (e.g. `--build`) and waits until it serves.
-    pub fn start_with_args(self, extra: &[&str]) -> anyhow::Result<Host> {
+    pub fn start_with_args(mut self, extra: &[&str]) -> anyhow::Result<Host> {
+        // A test that runs the host without a gateway publishes somewhere of its own.
+        let pushpin_ports = (pushpin::enabled() && !extra.contains(&"--no-gateway"))
+            .then(pushpin::PushpinPorts::allocate);
+        let mut extra: Vec<&str> = extra.to_vec();
+        if let Some(ports) = &pushpin_ports {
+            // Pushpin holds the sockets; the app publishes to it.
+            extra.push("--no-gateway");
+            self = self.env(
+                "SPIN_VARIABLE_GRIP_PUBLISH_URL",
+                &format!("http://127.0.0.1:{}", ports.publish),
+            );
+        }
+        let extra = extra.as_slice();
         let state = match &self.state_dir {
             Some(dir) => State::Kept(dir.clone()),
             None => State::Temporary(tempfile::tempdir()?),
@@ -163,7 +176,24 @@ impl HostConfig {
                     .unwrap_or_default()
                     .to_string();
                 std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+                let mut pushpin = None;
+                if let Some(ports) = &pushpin_ports {
+                    let app_port: u16 = url
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse().ok())
+                        .context("host port")?;
+                    pushpin = Some(pushpin::Pushpin::start(app_port, ports)?);
+                    gateway_url = format!("ws://127.0.0.1:{}", ports.client);
+                    publish_url = format!("http://127.0.0.1:{}/publish/", ports.publish);
+                    PUBLISH_URLS
+                        .get_or_init(Default::default)
+                        .lock()
+                        .unwrap()
+                        .insert(gateway_url.clone(), publish_url.clone());
+                }
                 return Ok(Host {
+                    _pushpin: pushpin,
                     child,
                     url,
                     gateway_url,
@@ -227,6 +257,8 @@ fn collect(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 /// A running host; killed when dropped.
 pub struct Host {
     child: Child,
+    /// The Pushpin in front of this host, in the suite's Pushpin run; stopped with the host.
+    _pushpin: Option<pushpin::Pushpin>,
     /// The HTTP trigger address, e.g. `http://127.0.0.1:41234`.
     pub url: String,
     /// The embedded gateway's WebSocket address, e.g. `ws://127.0.0.1:41235`.
@@ -349,3 +381,17 @@ impl Reply {
 }
 
 pub mod device;
+pub mod pushpin;
+
+/// Each Pushpin-fronted host's publish endpoint, by its client URL (for device readiness probes).
+static PUBLISH_URLS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, String>>> =
+    std::sync::OnceLock::new();
+
+pub(crate) fn publish_url_for(gateway_url: &str) -> Option<String> {
+    PUBLISH_URLS
+        .get()?
+        .lock()
+        .unwrap()
+        .get(gateway_url)
+        .cloned()
+}

@@ -124,17 +124,23 @@ fn json_response(status: u16, body: serde_json::Value) -> Response {
         .build()
 }
 
-async fn publish(url: &str, items: Vec<PublishItem>) {
+async fn publish(config: &Config, items: Vec<PublishItem>) {
     if items.is_empty() {
         return;
     }
     let body = serde_json::to_vec(&PublishRequest { items }).unwrap_or_default();
     let length = body.len();
-    let mut request = Request::post(format!("{url}/publish/"), body);
+    let mut request = Request::post(format!("{}/publish/", config.grip_publish_url), body);
     // Pushpin's publish endpoint refuses chunked bodies (411): say the length up front.
     request
         .header("content-type", "application/json")
         .header("content-length", length.to_string());
+    if !config.grip_publish_token.is_empty() {
+        request.header(
+            "authorization",
+            format!("Bearer {}", config.grip_publish_token),
+        );
+    }
     match send::<_, Response>(request.build()).await {
         Ok(response) if *response.status() == 200 => {}
         Ok(response) => eprintln!("coordinator: publish answered {}", response.status()),
@@ -180,7 +186,7 @@ async fn handle(req: Request) -> Response {
         (_, "/broadcast") => return json_response(405, json!({"error": "Method not allowed"})),
         _ => return json_response(404, json!({"error": "Not found"})),
     };
-    publish(&config.grip_publish_url, outcome.publishes).await;
+    publish(&config, outcome.publishes).await;
     let mut response = Response::builder();
     response.status(outcome.reply.status);
     for (name, value) in outcome.reply.headers {

@@ -19,6 +19,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub seq_base: u64,
     pub grip_publish_url: String,
+    /// Sent as `Authorization: Bearer` on publishes when set (Fanout's API token).
+    pub grip_publish_token: String,
     pub grip_key: String,
     pub grip_iss: String,
     pub allow_legacy_broadcast_auth: bool,
@@ -52,6 +54,10 @@ impl Config {
                 .unwrap_or_default()
                 .trim()
                 .trim_end_matches('/')
+                .to_string(),
+            grip_publish_token: get("grip_publish_token")
+                .unwrap_or_default()
+                .trim()
                 .to_string(),
             grip_key: get("grip_key").unwrap_or_default(),
             grip_iss: get("grip_iss").unwrap_or_default(),

@@ -481,26 +481,33 @@ impl Coordinator<'_> {
             }
         };
         let head = head.map_or(stream.last_seq, |h| h.last_seq);
+        let mut frames_out = Vec::new();
         if resync {
-            reply.send(frames::resync_required(head, &stream.epoch, &timestamp));
+            frames_out.push(frames::resync_required(head, &stream.epoch, &timestamp));
         }
-        for frame in catch_up::frames(&rows, &timestamp) {
-            if frame.fits_reply {
-                reply.send(frame.text);
-            } else {
-                // Too big for a reply frame behind Pushpin 1.36: published to this connection alone.
-                reply.publishes.push(PublishItem::direct(
-                    connection_channel(&connection.id),
-                    frame.text,
-                ));
-            }
-        }
+        let chunks = catch_up::frames(&rows, &timestamp);
+        let all_fit = chunks.iter().all(|chunk| chunk.fits_reply);
+        frames_out.extend(chunks.into_iter().map(|chunk| chunk.text));
         let message = if rows.is_empty() {
             frames::NO_NEW_DATA
         } else {
             frames::SYNC_COMPLETE
         };
-        reply.send(frames::sync_response(message, head, &timestamp));
+        frames_out.push(frames::sync_response(message, head, &timestamp));
+        if all_fit {
+            for frame in frames_out {
+                reply.send(frame);
+            }
+        } else {
+            // A frame too big for a reply body behind Pushpin 1.36: the whole catch-up goes to this
+            // connection's own channel, in one ordered publish, so SYNC_RESPONSE still comes last.
+            let channel = connection_channel(&connection.id);
+            reply.publishes.extend(
+                frames_out
+                    .into_iter()
+                    .map(|frame| PublishItem::direct(channel.clone(), frame)),
+            );
+        }
     }
 
     fn mutation(&self, connection: &mut Connection, mutation: &Mutation, reply: &mut EventsReply) {
