@@ -63,6 +63,8 @@ pub struct HostConfig {
     pub env: Vec<(String, String)>,
     /// Reuse a state directory (e.g. to restart on the same files); a fresh one otherwise.
     pub state_dir: Option<PathBuf>,
+    /// Front the host with real Pushpin instead of its embedded gateway (`E2E_GATEWAY=pushpin`).
+    pub through_pushpin: bool,
 }
 
 impl HostConfig {
@@ -71,7 +73,13 @@ impl HostConfig {
             manifest,
             env: vec![("SPIN_VARIABLE_JWT_SECRET".into(), TEST_JWT_SECRET.into())],
             state_dir: None,
+            through_pushpin: pushpin::enabled(),
         }
+    }
+
+    pub fn through_pushpin(mut self, through_pushpin: bool) -> Self {
+        self.through_pushpin = through_pushpin;
+        self
     }
 
     pub fn env(mut self, name: &str, value: &str) -> Self {
@@ -128,7 +136,7 @@ impl HostConfig {
     /// Starts the host with extra `up` arguments (e.g. `--build`) and waits until it serves.
     pub fn start_with_args(mut self, extra: &[&str]) -> anyhow::Result<Host> {
         // A test that runs the host without a gateway publishes somewhere of its own.
-        let pushpin_ports = (pushpin::enabled() && !extra.contains(&"--no-gateway"))
+        let pushpin_ports = (self.through_pushpin && !extra.contains(&"--no-gateway"))
             .then(pushpin::PushpinPorts::allocate);
         let mut extra: Vec<&str> = extra.to_vec();
         if let Some(ports) = &pushpin_ports {
@@ -288,6 +296,33 @@ impl Host {
             );
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// The host's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process id of the Pushpin runner in front of this host, if any.
+    pub fn pushpin_pid(&self) -> Option<u32> {
+        self._pushpin.as_ref().map(pushpin::Pushpin::pid)
+    }
+
+    /// Component instances alive in the host right now (it reports them on SIGUSR1).
+    pub fn instances_alive(&self) -> Option<u64> {
+        const REPORT: &str = "component instances alive: ";
+        let before = self.logs().matches(REPORT).count();
+        self.signal("USR1");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let logs = self.logs();
+            if logs.matches(REPORT).count() > before {
+                let line = logs.rsplit(REPORT).next()?;
+                return line.split_whitespace().next()?.parse().ok();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 
     /// What the host has logged so far.

@@ -131,6 +131,10 @@ impl Pushpin {
         Ok(pushpin)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until a WebSocket round trip works: Pushpin listens before its processes have all
     /// connected to each other, and a client's frames sent in that window are dropped ("stream zmq
     /// send to: Host unreachable"). Probes as a user of its own, so tests' users are untouched.

@@ -199,12 +199,31 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             shutdown_signal().await;
             let _ = stop.send(true);
         });
+        tokio::spawn(report_instances_on_sigusr1(app.engine.clone()));
         http_trigger::serve(app, listener, wait_for_stop(stopped)).await?;
         if let Some(gateway) = gateway {
             gateway.await??;
         }
         Ok(())
     })
+}
+
+/// On SIGUSR1, logs how many component instances are alive: a request's instance lives only while
+/// it is handled, so an idle host reports 0 (the idle benchmark checks this).
+async fn report_instances_on_sigusr1(engine: wasmtime::Engine) {
+    let Ok(mut usr1) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+    else {
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        if let Some(metrics) = engine.pooling_allocator_metrics() {
+            tracing::info!(
+                "component instances alive: {}",
+                metrics.component_instances()
+            );
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

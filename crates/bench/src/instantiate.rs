@@ -1,0 +1,82 @@
+//! Scenario `instantiate`: `/health` on the host — instantiate + handle time inside the host (from
+//! its request log) and requests per second over HTTP — against a native hyper handler returning
+//! the same JSON.
+
+use crate::stats::{Summary, summarize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Instantiate + handle durations of the host's last `count` `/health` requests, from its log
+/// lines (`GET /health 200 0.42ms`).
+pub fn in_host(logs: &str, count: usize) -> Option<Summary> {
+    let mut samples: Vec<Duration> = logs
+        .lines()
+        .filter(|line| line.contains("GET /health 200 "))
+        .filter_map(|line| {
+            line.rsplit(' ')
+                .next()?
+                .strip_suffix("ms")?
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+        .collect();
+    let keep = samples.len().saturating_sub(count);
+    summarize(&mut samples[keep..])
+}
+
+/// `count` sequential GETs of `url`, timed at the client.
+pub fn sequential(url: &str, count: usize) -> anyhow::Result<Summary> {
+    let agent = e2e::Host::agent();
+    let mut samples = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let mut reply = agent.get(url).call()?;
+        reply.body_mut().read_to_vec()?;
+        samples.push(started.elapsed());
+    }
+    summarize(&mut samples).ok_or_else(|| anyhow::anyhow!("no samples"))
+}
+
+/// Requests per second from `clients` threads looping GET `url` (keep-alive) for `seconds`.
+pub fn load(url: &str, clients: usize, seconds: f64) -> f64 {
+    let done = Arc::new(AtomicUsize::new(0));
+    let stop = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (url, done) = (url.to_string(), done.clone());
+            std::thread::spawn(move || {
+                let agent = e2e::Host::agent();
+                while Instant::now() < stop {
+                    if let Ok(mut reply) = agent.get(&url).call()
+                        && reply.body_mut().read_to_vec().is_ok()
+                    {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        let _ = thread.join();
+    }
+    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_durations_from_request_log_lines() {
+        let logs = "x INFO request: GET /health 200 0.42ms\nx INFO request: GET /sync/ws 200 1.00ms\n\
+                    x INFO request: GET /health 200 1.58ms\nx INFO request: GET /health 503 9.00ms\n";
+        let s = in_host(logs, 10).unwrap();
+        assert_eq!(s.count, 2);
+        assert_eq!(s.p50, Duration::from_secs_f64(0.00042));
+        assert_eq!(s.max, Duration::from_secs_f64(0.00158));
+        assert_eq!(in_host(logs, 1).unwrap().count, 1);
+    }
+}

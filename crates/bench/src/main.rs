@@ -1,0 +1,287 @@
+//! `cargo run --release -p bench -- <scenario> [--option value]…` — scenarios `relay`,
+//! `throughput`, `idle`, `instantiate`, `catch-up`, or `all`. Every figure is printed beside a
+//! baseline measured in the same run. Loads are bounded in count and time and use loopback only.
+//! Needs the components and host built (`scripts/build-components`,
+//! `cargo build --release -p sync-host`); runs through Pushpin too where it is installed.
+
+mod baseline;
+mod catch_up;
+mod idle;
+mod instantiate;
+mod procfs;
+mod relay;
+mod stats;
+mod throughput;
+
+use e2e::{Host, HostConfig, app_manifest};
+use stats::{ms, print_summary, ratio};
+use std::collections::HashMap;
+use std::time::Duration;
+
+struct Options(HashMap<String, String>);
+
+impl Options {
+    fn parse(args: &[String]) -> anyhow::Result<Self> {
+        let mut map = HashMap::new();
+        let mut iter = args.iter();
+        while let Some(flag) = iter.next() {
+            let name = flag
+                .strip_prefix("--")
+                .ok_or_else(|| anyhow::anyhow!("expected --option, got {flag}"))?;
+            let value = iter
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("--{name} needs a value"))?;
+            map.insert(name.to_string(), value.clone());
+        }
+        Ok(Self(map))
+    }
+
+    fn get<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T> {
+        match self.0.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--{name}: cannot parse {raw:?}")),
+        }
+    }
+}
+
+fn start_host(through_pushpin: bool) -> anyhow::Result<Host> {
+    HostConfig::new(app_manifest())
+        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
+        .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000")
+        .through_pushpin(through_pushpin)
+        .start()
+}
+
+fn pushpin_installed() -> bool {
+    std::process::Command::new("pushpin")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+async fn relay(options: &Options) -> anyhow::Result<()> {
+    let relay_options = relay::RelayOptions {
+        users: options.get("users", 100)?,
+        devices: options.get("devices", 3)?,
+        rate: options.get("rate", 1000.0)?,
+        seconds: options.get("seconds", 10.0)?,
+    };
+    anyhow::ensure!(relay_options.devices >= 2, "--devices must be at least 2");
+    println!(
+        "## relay: {} users × {} devices, {} mutations/s for {} s",
+        relay_options.users, relay_options.devices, relay_options.rate, relay_options.seconds
+    );
+    let floor = baseline::start_broadcast_server().await?;
+    let base = relay::run(&floor, &relay_options).await?;
+    println!(
+        "baseline (native broadcast, no persistence): relay p50 {} p99 {}",
+        ms(base.relay.p50),
+        ms(base.relay.p99)
+    );
+    let mut gateways = vec![("embedded gateway", false)];
+    if pushpin_installed() {
+        gateways.push(("Pushpin", true));
+    } else {
+        println!("Pushpin is not installed: no Pushpin run");
+    }
+    for (name, through_pushpin) in gateways {
+        let host = start_host(through_pushpin)?;
+        let ours = relay::run(&host.gateway_url, &relay_options).await?;
+        print_summary(&format!("{name} relay"), &ours.relay, &base.relay);
+        print_summary(&format!("{name} ack"), &ours.ack, &base.ack);
+        println!(
+            "{name}: sent {} acked {} relays {}/{} (lost {}), connect retries {}",
+            ours.sent,
+            ours.ack.count,
+            ours.relays_received,
+            ours.relays_expected,
+            ours.relays_expected - ours.relays_received,
+            ours.connect_retries
+        );
+    }
+    Ok(())
+}
+
+async fn throughput(options: &Options) -> anyhow::Result<()> {
+    let seconds: f64 = options.get("seconds", 60.0)?;
+    let window: usize = options.get("window", 32)?;
+    println!("## throughput: acked mutations/s over {seconds} s, {window} in flight per device");
+    let host = start_host(false)?;
+    for users in [1usize, options.get("users", 100)?] {
+        let base = throughput::sqlite_baseline(users, seconds.min(10.0))?;
+        let ours = throughput::run(&host.gateway_url, users, window, seconds).await?;
+        println!(
+            "{users} user(s): {:.0}/s ({} acked in {:.1} s) — ×{:.2} of baseline raw SQLite {:.0}/s",
+            ours.per_second(),
+            ours.acked,
+            ours.elapsed.as_secs_f64(),
+            ratio(ours.per_second(), base.per_second()),
+            base.per_second()
+        );
+    }
+    Ok(())
+}
+
+async fn idle(options: &Options) -> anyhow::Result<()> {
+    let sockets: usize = options.get("sockets", 10_000)?;
+    let window = Duration::from_secs_f64(options.get("seconds", 30.0)?);
+    let limit = procfs::raise_fd_limit();
+    println!(
+        "## idle: {sockets} idle sockets, watched for {} s (open-file limit {limit})",
+        window.as_secs()
+    );
+    let host = start_host(false)?;
+    let ours = idle::run(&host, host.pid(), false, sockets, window).await?;
+    println!(
+        "embedded gateway (sync-host): RSS {} KiB with 0 sockets (baseline), {} KiB with {} → {:.2} KiB per socket; CPU {} over {} s idle ({:.2}%); {} app requests (keep-alives) in the window; component instances alive: {}",
+        ours.rss_empty_kib,
+        ours.rss_full_kib,
+        ours.sockets,
+        ours.kib_per_socket(),
+        ms(ours.cpu),
+        ours.window.as_secs(),
+        100.0 * ours.cpu.as_secs_f64() / ours.window.as_secs_f64(),
+        ours.app_requests,
+        ours.instances_alive
+            .map_or("unknown".into(), |n| n.to_string()),
+    );
+    drop(host);
+    if pushpin_installed() {
+        let host = start_host(true)?;
+        let pid = host
+            .pushpin_pid()
+            .ok_or_else(|| anyhow::anyhow!("no Pushpin process"))?;
+        let theirs = idle::run(&host, pid, true, sockets, window).await?;
+        println!(
+            "Pushpin (all its processes): RSS {} KiB with 0 sockets, {} KiB with {} → {:.2} KiB per socket (×{:.2} of ours); CPU {} over {} s idle",
+            theirs.rss_empty_kib,
+            theirs.rss_full_kib,
+            theirs.sockets,
+            theirs.kib_per_socket(),
+            ratio(theirs.kib_per_socket(), ours.kib_per_socket()),
+            ms(theirs.cpu),
+            theirs.window.as_secs(),
+        );
+    } else {
+        println!("Pushpin is not installed: no Pushpin comparison");
+    }
+    Ok(())
+}
+
+async fn instantiate(options: &Options) -> anyhow::Result<()> {
+    let count: usize = options.get("requests", 5000)?;
+    let clients: usize = options.get("clients", 8)?;
+    let seconds: f64 = options.get("seconds", 10.0)?;
+    println!(
+        "## instantiate: /health, {count} sequential requests, then {clients} clients for {seconds} s"
+    );
+    let host = start_host(false)?;
+    let health = format!("{}/health", host.url);
+    let json = e2e::Host::agent()
+        .get(&health)
+        .call()?
+        .body_mut()
+        .read_to_string()?;
+    let floor = baseline::start_json_server(json).await?;
+    let (health_url, floor_url) = (health.clone(), format!("{floor}/health"));
+    let (ours, base) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        instantiate::sequential(&health_url, 500)?; // warm-up
+        let ours = instantiate::sequential(&health_url, count)?;
+        let base = instantiate::sequential(&floor_url, count)?;
+        Ok((ours, base))
+    })
+    .await??;
+    let in_host = instantiate::in_host(&host.logs(), count)
+        .ok_or_else(|| anyhow::anyhow!("no request log lines"))?;
+    println!(
+        "instantiate + handle inside the host (request log, 10 µs resolution): p50 {} p99 {} (n={})",
+        ms(in_host.p50),
+        ms(in_host.p99),
+        in_host.count
+    );
+    print_summary("HTTP round trip, sequential", &ours, &base);
+    let (health_url, floor_url) = (health, format!("{floor}/health"));
+    let (ours_rps, base_rps) = tokio::task::spawn_blocking(move || {
+        (
+            instantiate::load(&health_url, clients, seconds),
+            instantiate::load(&floor_url, clients, seconds),
+        )
+    })
+    .await?;
+    println!(
+        "requests/s with {clients} clients: {ours_rps:.0} — ×{:.3} of baseline native hyper {base_rps:.0}",
+        ratio(ours_rps, base_rps)
+    );
+    Ok(())
+}
+
+async fn catch_up(options: &Options) -> anyhow::Result<()> {
+    let changes: usize = options.get("changes", 10_000)?;
+    let rounds: usize = options.get("rounds", 5)?;
+    println!("## catch-up: a new device catching up {changes} changes, {rounds} rounds");
+    let host = start_host(false)?;
+    catch_up::populate(&host, "catcher", changes, 64).await;
+    let ours = catch_up::measure(&host, "catcher", changes, rounds).await?;
+    let base = catch_up::sqlite_baseline(&host, "catcher", rounds)?;
+    print_summary("SYNC_REQUEST → final SYNC_RESPONSE", &ours, &base);
+    Ok(())
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or("?".into(), |kib| {
+            format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0)
+        });
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{cores} cores, {memory} memory, commit {commit}")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(scenario) = args.first() else {
+        anyhow::bail!(
+            "usage: bench <relay|throughput|idle|instantiate|catch-up|all> [--option value]…"
+        );
+    };
+    let options = Options::parse(&args[1..])?;
+    println!("# mirubato-sync bench — {}", machine());
+    let all = scenario == "all";
+    let mut ran = false;
+    if all || scenario == "relay" {
+        relay(&options).await?;
+        ran = true;
+    }
+    if all || scenario == "throughput" {
+        throughput(&options).await?;
+        ran = true;
+    }
+    if all || scenario == "idle" {
+        idle(&options).await?;
+        ran = true;
+    }
+    if all || scenario == "instantiate" {
+        instantiate(&options).await?;
+        ran = true;
+    }
+    if all || scenario == "catch-up" {
+        catch_up(&options).await?;
+        ran = true;
+    }
+    anyhow::ensure!(ran, "unknown scenario {scenario:?}");
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! Scenario `relay`: U users × D devices; one device per user sends mutations at a fixed rate, the
+//! others receive the relays. Measures send → relay-receive latency and send → ack latency.
+
+use crate::stats::{Summary, summarize};
+use e2e::device::{Device, timestamp};
+use serde_json::json;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+pub struct RelayOptions {
+    pub users: usize,
+    pub devices: usize,
+    /// Mutations per second over all users.
+    pub rate: f64,
+    pub seconds: f64,
+}
+
+pub struct RelayResult {
+    pub relay: Summary,
+    pub ack: Summary,
+    pub sent: usize,
+    pub relays_expected: usize,
+    pub relays_received: usize,
+    pub connect_retries: u32,
+}
+
+/// How long stragglers may take after the last send before they count as lost.
+const DRAIN: Duration = Duration::from_secs(5);
+
+pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayResult> {
+    let epoch = Instant::now();
+    let per_user_rate = options.rate / options.users as f64;
+    let planned = (per_user_rate * options.seconds).round() as usize;
+    let interval = Duration::from_secs_f64(1.0 / per_user_rate);
+    // Connect everyone first (bounded concurrency: one task per user, its devices in turn).
+    let mut connecting = Vec::new();
+    for u in 0..options.users {
+        let (gateway, devices) = (gateway.to_string(), options.devices);
+        connecting.push(tokio::spawn(async move {
+            let mut connected = Vec::new();
+            let mut retries = 0;
+            for _ in 0..devices {
+                let (device, attempts) =
+                    Device::connect_with_retry(&gateway, &format!("bench{u}"), 12).await;
+                retries += attempts - 1;
+                connected.push(device);
+            }
+            (connected, retries)
+        }));
+    }
+    let mut users = Vec::new();
+    let mut connect_retries = 0;
+    for task in connecting {
+        let (devices, retries) = task.await?;
+        connect_retries += retries;
+        users.push(devices);
+    }
+    let start = Instant::now() + Duration::from_millis(200);
+    let stop_receiving = start + Duration::from_secs_f64(options.seconds) + DRAIN;
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for (u, mut devices) in users.into_iter().enumerate() {
+        let mut sender = devices.remove(0);
+        for mut receiver in devices {
+            receivers.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(planned);
+                while latencies.len() < planned {
+                    let Ok(frame) =
+                        tokio::time::timeout_at(stop_receiving.into(), receiver.recv()).await
+                    else {
+                        break;
+                    };
+                    if let Some(sent_ns) = frame["entry"]["sentNs"].as_u64() {
+                        latencies.push(
+                            epoch
+                                .elapsed()
+                                .saturating_sub(Duration::from_nanos(sent_ns)),
+                        );
+                    }
+                }
+                latencies
+            }));
+        }
+        // Users start staggered across one interval, so the load is even rather than in waves.
+        let offset = interval.mul_f64(u as f64 / options.users as f64);
+        senders.push(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at((start + offset).into(), interval);
+            let mut in_flight = VecDeque::new();
+            let mut acks = Vec::with_capacity(planned);
+            let mut sent = 0;
+            while acks.len() < planned {
+                tokio::select! {
+                    _ = ticks.tick(), if sent < planned => {
+                        let frame = json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {
+                            "id": format!("u{u}-{sent}"), "duration": 1,
+                            "sentNs": epoch.elapsed().as_nanos() as u64,
+                            "updatedAt": "2026-01-01T00:00:00.000Z"}});
+                        in_flight.push_back(Instant::now());
+                        sender.send(frame).await;
+                        sent += 1;
+                    }
+                    frame = tokio::time::timeout_at(stop_receiving.into(), sender.recv()) => {
+                        let Ok(frame) = frame else { break };
+                        if frame["type"] == "SYNC_RESPONSE" && let Some(at) = in_flight.pop_front() {
+                            acks.push(at.elapsed());
+                        }
+                    }
+                }
+            }
+            (sent, acks, sender)
+        }));
+    }
+    let (mut sent, mut ack_latencies, mut relay_latencies) = (0, Vec::new(), Vec::new());
+    let mut keep_open = Vec::new();
+    for task in senders {
+        let (n, acks, device) = task.await?;
+        sent += n;
+        ack_latencies.extend(acks);
+        keep_open.push(device);
+    }
+    for task in receivers {
+        relay_latencies.extend(task.await?);
+    }
+    let relays_received = relay_latencies.len();
+    Ok(RelayResult {
+        relay: summarize(&mut relay_latencies)
+            .ok_or_else(|| anyhow::anyhow!("no relay arrived"))?,
+        ack: summarize(&mut ack_latencies).ok_or_else(|| anyhow::anyhow!("no ack arrived"))?,
+        sent,
+        relays_expected: sent * (options.devices - 1),
+        relays_received,
+        connect_retries,
+    })
+}

@@ -1,0 +1,95 @@
+//! Latency summaries and the ratio format every figure is reported in.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub count: usize,
+    pub p50: Duration,
+    pub p95: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+/// Nearest-rank percentiles of `samples` (sorted in place); `None` when there are none.
+pub fn summarize(samples: &mut [Duration]) -> Option<Summary> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    let rank =
+        |p: f64| samples[((p * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
+    Some(Summary {
+        count: samples.len(),
+        p50: rank(0.50),
+        p95: rank(0.95),
+        p99: rank(0.99),
+        max: samples[samples.len() - 1],
+    })
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `value` beside its baseline, e.g. `3.10 ms (×2.4 baseline 1.29 ms)`.
+pub fn versus(value: Duration, baseline: Duration) -> String {
+    format!(
+        "{} (×{:.1} of baseline {})",
+        ms(value),
+        ratio(value.as_secs_f64(), baseline.as_secs_f64()),
+        ms(baseline)
+    )
+}
+
+pub fn ratio(value: f64, baseline: f64) -> f64 {
+    if baseline == 0.0 {
+        f64::INFINITY
+    } else {
+        value / baseline
+    }
+}
+
+pub fn print_summary(label: &str, ours: &Summary, baseline: &Summary) {
+    println!(
+        "{label}: n={} p50 {} | p95 {} | p99 {} | max {}",
+        ours.count,
+        versus(ours.p50, baseline.p50),
+        versus(ours.p95, baseline.p95),
+        versus(ours.p99, baseline.p99),
+        versus(ours.max, baseline.max),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let mut samples: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        let s = summarize(&mut samples).unwrap();
+        assert_eq!(
+            (s.p50, s.p95, s.p99, s.max),
+            (
+                Duration::from_millis(50),
+                Duration::from_millis(95),
+                Duration::from_millis(99),
+                Duration::from_millis(100),
+            )
+        );
+        assert_eq!(summarize(&mut []), None);
+        let one = summarize(&mut [Duration::from_millis(7)]).unwrap();
+        assert_eq!(one.p50, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn ratios() {
+        assert_eq!(ratio(3.0, 1.5), 2.0);
+        assert!(ratio(1.0, 0.0).is_infinite());
+        assert_eq!(
+            versus(Duration::from_millis(2), Duration::from_millis(1)),
+            "2.00 ms (×2.0 of baseline 1.00 ms)"
+        );
+    }
+}
