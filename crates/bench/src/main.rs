@@ -260,28 +260,20 @@ async fn main() -> anyhow::Result<()> {
     };
     let options = Options::parse(&args[1..])?;
     println!("# mirubato-sync bench — {}", machine());
-    let all = scenario == "all";
-    let mut ran = false;
-    if all || scenario == "relay" {
-        relay(&options).await?;
-        ran = true;
+    const SCENARIOS: [&str; 5] = ["relay", "throughput", "idle", "instantiate", "catch-up"];
+    let chosen: Vec<&str> = match scenario.as_str() {
+        "all" => SCENARIOS.to_vec(),
+        one if SCENARIOS.contains(&one) => vec![one],
+        unknown => anyhow::bail!("unknown scenario {unknown:?}"),
+    };
+    for name in chosen {
+        match name {
+            "relay" => relay(&options).await?,
+            "throughput" => throughput(&options).await?,
+            "idle" => idle(&options).await?,
+            "instantiate" => instantiate(&options).await?,
+            _ => catch_up(&options).await?,
+        }
     }
-    if all || scenario == "throughput" {
-        throughput(&options).await?;
-        ran = true;
-    }
-    if all || scenario == "idle" {
-        idle(&options).await?;
-        ran = true;
-    }
-    if all || scenario == "instantiate" {
-        instantiate(&options).await?;
-        ran = true;
-    }
-    if all || scenario == "catch-up" {
-        catch_up(&options).await?;
-        ran = true;
-    }
-    anyhow::ensure!(ran, "unknown scenario {scenario:?}");
     Ok(())
 }
