@@ -158,7 +158,15 @@ async fn handle(req: Request) -> Response {
         key_value::Store::open_default(),
     ) {
         (Ok(db), Ok(kv)) => SpinServices { db: SpinDb(db), kv },
-        _ => return json_response(503, json!({"error": "Storage unavailable"})),
+        (db, kv) => {
+            // The errors name files and causes, never request data.
+            eprintln!(
+                "coordinator: storage unavailable: sqlite {:?}, key-value {:?}",
+                db.err(),
+                kv.err()
+            );
+            return json_response(503, json!({"error": "Storage unavailable"}));
+        }
     };
     let coordinator = Coordinator {
         services: &services,

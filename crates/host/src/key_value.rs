@@ -51,11 +51,9 @@ impl SqliteFile {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let connection = Connection::open(&self.path)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let connection = crate::sqlite_file::open_wal(&self.path)?;
         connection.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS spin_key_value (
+            "CREATE TABLE IF NOT EXISTS spin_key_value (
                  store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
                  PRIMARY KEY (store, key));",
         )?;

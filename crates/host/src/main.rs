@@ -19,6 +19,7 @@ mod outbound_http;
 mod router;
 mod self_check;
 mod sqlite;
+mod sqlite_file;
 mod state;
 mod variables;
 

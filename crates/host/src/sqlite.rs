@@ -12,7 +12,6 @@ use rusqlite::{Connection, ErrorCode};
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 /// Idle connections kept per database; more are opened under load and closed when returned.
@@ -40,12 +39,9 @@ impl Database {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let connection = Connection::open(&self.path)?;
-        connection.busy_timeout(Duration::from_secs(5))?;
-        // WAL lets readers run beside the writer; FULL makes each commit durable before it returns.
-        connection.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )?;
+        let connection = crate::sqlite_file::open_wal(&self.path)?;
+        // FULL makes each commit durable before it returns.
+        connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         Ok(connection)
     }
 

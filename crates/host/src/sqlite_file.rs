@@ -1,0 +1,74 @@
+//! Opening the SQLite files behind the key-value and SQLite capabilities, in WAL mode.
+
+use rusqlite::{Connection, ErrorCode};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How long a statement waits for another connection's lock before reporting `busy`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens `path` with [`BUSY_TIMEOUT`] and switches it to WAL (readers run beside the writer).
+///
+/// The switch takes an exclusive lock, and when two connections race to make it on a fresh file
+/// (the startup `/health` probe and a client's first request do) SQLite answers `SQLITE_BUSY` at
+/// once, without consulting the busy handler, to avoid a deadlock. The loser retries here, within
+/// the same timeout, instead of failing the guest's `open`.
+pub fn open_wal(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open(path)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match connection.execute_batch("PRAGMA journal_mode = WAL;") {
+            Err(error) if is_busy(&error) && Instant::now() + pause < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            result => return result.map(|()| connection),
+        }
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn concurrent_first_opens_of_a_fresh_file_all_succeed() {
+        for _ in 0..50 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("db.sqlite");
+            let barrier = Arc::new(Barrier::new(8));
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let path = path.clone();
+                    let barrier = barrier.clone();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let connection = open_wal(&path)?;
+                        connection.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))
+                    })
+                })
+                .collect();
+            for handle in handles {
+                assert_eq!(handle.join().unwrap().unwrap(), "wal");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unopenable_path_is_an_error_not_a_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        assert!(open_wal(dir.path()).is_err());
+        assert!(started.elapsed() < BUSY_TIMEOUT);
+    }
+}
