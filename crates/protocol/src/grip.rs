@@ -149,46 +149,41 @@ impl PublishItem {
     /// A frame for every connection on `channel` but the sender's; `seq` orders the channel.
     pub fn relay(channel: String, seq: u64, sender: Option<&str>, frame: String) -> Self {
         Self {
-            channel,
             id: Some(seq.to_string()),
             prev_id: seq.checked_sub(1).filter(|p| *p > 0).map(|p| p.to_string()),
             meta: sender
                 .map(|s| BTreeMap::from([("sender".to_string(), s.to_string())]))
                 .unwrap_or_default(),
-            formats: Formats {
-                ws_message: Some(WsMessage {
-                    content: Some(frame),
-                    ..WsMessage::default()
-                }),
-            },
+            ..Self::direct(channel, frame)
         }
     }
 
     /// A frame for every connection on `channel`, outside any sequence (e.g. one connection's own
     /// oversized catch-up chunk).
     pub fn direct(channel: String, frame: String) -> Self {
-        Self {
+        Self::unsequenced(
             channel,
-            id: None,
-            prev_id: None,
-            meta: BTreeMap::new(),
-            formats: Formats {
-                ws_message: Some(WsMessage {
-                    content: Some(frame),
-                    ..WsMessage::default()
-                }),
+            WsMessage {
+                content: Some(frame),
+                ..WsMessage::default()
             },
-        }
+        )
     }
 
     /// Closes every connection on `channel` with `code` and `reason`.
     pub fn close(channel: String, code: u16, reason: &str) -> Self {
-        let message = WsMessage {
-            action: Some("close".into()),
-            code: Some(code),
-            reason: Some(reason.into()),
-            ..WsMessage::default()
-        };
+        Self::unsequenced(
+            channel,
+            WsMessage {
+                action: Some("close".into()),
+                code: Some(code),
+                reason: Some(reason.into()),
+                ..WsMessage::default()
+            },
+        )
+    }
+
+    fn unsequenced(channel: String, message: WsMessage) -> Self {
         Self {
             channel,
             id: None,
