@@ -81,14 +81,14 @@ async fn welcome_carries_the_stream_position() {
     let host = HostConfig::new(app_manifest()).start().unwrap();
     let mut a = Device::connect(&host.gateway_url, "alice").await;
     assert_eq!(a.welcome["message"], "Connected to Mirubato sync");
-    assert_eq!(a.welcome["lastSeq"], 0);
+    assert_eq!(a.welcome["headSeq"], 0);
     let epoch = a.welcome["epoch"].as_str().unwrap().to_string();
     assert!(!epoch.is_empty());
     a.send(entry("e1", "2026-01-01T00:00:00Z")).await;
-    assert_eq!(a.recv().await["lastSeq"], 1);
+    assert_eq!(a.recv().await["streamSeq"], 1);
     let b = Device::connect(&host.gateway_url, "alice").await;
     assert_eq!(
-        (b.welcome["lastSeq"].as_u64(), b.welcome["epoch"].as_str()),
+        (b.welcome["headSeq"].as_u64(), b.welcome["epoch"].as_str()),
         (Some(1), Some(epoch.as_str()))
     );
     assert!(b.welcome["tokenExpiresAt"].as_i64().unwrap() > auth::matrix::now());
@@ -112,14 +112,14 @@ async fn every_mutation_is_acked_to_the_sender_and_relayed_to_the_other_device()
             (
                 ack["type"].as_str(),
                 ack["message"].as_str(),
-                ack["lastSeq"].as_u64()
+                ack["streamSeq"].as_u64()
             ),
             (Some("SYNC_RESPONSE"), Some("Mutation applied"), Some(seq)),
             "{frame}"
         );
         let relay = b.recv().await;
         assert_eq!(
-            (relay["type"].as_str(), relay["seq"].as_u64()),
+            (relay["type"].as_str(), relay["streamSeq"].as_u64()),
             (frame["type"].as_str(), Some(seq)),
             "{relay}"
         );
@@ -203,7 +203,7 @@ async fn seqs_are_dense_under_concurrent_writers_of_one_user() {
                     .send(entry(&format!("d{d}-{n}"), "2026-01-01T00:00:00Z"))
                     .await;
                 let (ack, _) = device.recv_until("SYNC_RESPONSE").await;
-                seqs.push(ack["lastSeq"].as_u64().unwrap());
+                seqs.push(ack["streamSeq"].as_u64().unwrap());
             }
             seqs
         }));
@@ -245,12 +245,12 @@ async fn a_retried_event_is_written_once_even_across_a_reconnect() {
     let mut a = Device::connect(&host.gateway_url, "alice").await;
     a.send(frame.clone()).await;
     let third = a.recv().await;
-    let seq = first["lastSeq"].as_u64().unwrap();
+    let seq = first["streamSeq"].as_u64().unwrap();
     assert_eq!(first.get("duplicate"), None);
     for retry in [&second, &third] {
         assert_eq!(
             (
-                retry["lastSeq"].as_u64(),
+                retry["streamSeq"].as_u64(),
                 retry["duplicate"].as_bool(),
                 retry["eventId"].as_str()
             ),
@@ -258,10 +258,10 @@ async fn a_retried_event_is_written_once_even_across_a_reconnect() {
         );
     }
     let relay = b.recv().await;
-    assert_eq!(relay["seq"].as_u64(), Some(seq));
+    assert_eq!(relay["streamSeq"].as_u64(), Some(seq));
     b.assert_nothing_pending().await; // exactly one relay
     assert_eq!(
-        a.welcome["lastSeq"].as_u64(),
+        a.welcome["headSeq"].as_u64(),
         Some(seq),
         "a duplicate took a seq"
     );
@@ -316,7 +316,7 @@ async fn a_failed_write_is_reported_not_acked_not_relayed_and_leaves_nothing() {
     assert_eq!((rows, head), (0, 0), "a partial write was stored");
     // The next good write takes seq 1: nothing was skipped or consumed.
     a.send(entry("e1", "2026-01-01T00:00:00Z")).await;
-    assert_eq!(a.recv().await["lastSeq"], 1);
+    assert_eq!(a.recv().await["streamSeq"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -342,7 +342,7 @@ async fn bad_input_gets_its_error_and_changes_nothing() {
     a.assert_nothing_pending().await;
     b.assert_nothing_pending().await;
     let late = Device::connect(&host.gateway_url, "alice").await;
-    assert_eq!(late.welcome["lastSeq"], 0, "bad input was stored");
+    assert_eq!(late.welcome["headSeq"], 0, "bad input was stored");
     // Oversized: the error, then close 1009.
     a.send(json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {"id": "big", "notes": "x".repeat(70 * 1024)}})).await;
     let error = a.recv().await;
@@ -672,7 +672,7 @@ async fn broadcast_needs_a_broadcast_token_and_reaches_every_device() {
             (
                 frame["type"].as_str(),
                 frame["plan"]["id"].as_str(),
-                frame["seq"].as_u64()
+                frame["streamSeq"].as_u64()
             ),
             (Some("PLAN_CREATED"), Some("p1"), Some(1))
         );
@@ -753,15 +753,15 @@ async fn meta_headers_are_trusted_only_with_a_valid_grip_sig() {
     }
     let bob = Device::connect(&host.gateway_url, "bob").await;
     assert_eq!(
-        bob.welcome["lastSeq"], 0,
+        bob.welcome["headSeq"], 0,
         "a Meta-User-Id without a valid Grip-Sig wrote into bob's stream"
     );
     let alice = Device::connect(&host.gateway_url, "alice").await;
-    assert_eq!(alice.welcome["lastSeq"], 4);
+    assert_eq!(alice.welcome["headSeq"], 4);
     // The control: the same request with a valid Grip-Sig is the gateway speaking, and trusted.
     post(Some(sig(grip_key, "mirubato-gateway", 600)), "direct-valid");
     let bob = Device::connect(&host.gateway_url, "bob").await;
-    assert_eq!(bob.welcome["lastSeq"], 1);
+    assert_eq!(bob.welcome["headSeq"], 1);
     // Without a usable token either, the request is refused with close 4001.
     let reply = Host::agent()
         .post(format!("{}/sync/ws?userId=alice&token=garbage", host.url))

@@ -30,6 +30,9 @@ pub struct Device {
     early: std::collections::VecDeque<Value>,
     /// Readiness markers still on their way (Pushpin run) are skipped by `recv`.
     skip_markers: bool,
+    /// Replay frames (`"replay": true`, sent after WELCOME: docs/delivery.md), set aside by `recv`
+    /// so tests about other frames need not expect them.
+    pub replayed: Vec<Value>,
 }
 
 /// Why a connection attempt was refused.
@@ -83,6 +86,7 @@ impl Device {
             welcome: Value::Null,
             early: Default::default(),
             skip_markers: false,
+            replayed: Vec::new(),
         };
         device.welcome = match tokio::time::timeout(FRAME_DEADLINE, device.socket.next()).await {
             Ok(Some(Ok(Message::Text(text)))) => {
@@ -188,8 +192,21 @@ impl Device {
         self.socket.send(message).await.expect("send");
     }
 
-    /// The next text frame, parsed; panics after [`FRAME_DEADLINE`] or on close.
+    /// The next text frame other than a replay, parsed; panics after [`FRAME_DEADLINE`] or on
+    /// close.
     pub async fn recv(&mut self) -> Value {
+        loop {
+            let frame = self.recv_any().await;
+            if frame["replay"] == true {
+                self.replayed.push(frame);
+                continue;
+            }
+            return frame;
+        }
+    }
+
+    /// The next text frame, replays included.
+    pub async fn recv_any(&mut self) -> Value {
         if let Some(frame) = self.early.pop_front() {
             return frame;
         }
@@ -263,6 +280,24 @@ impl Device {
     /// Drops the TCP connection without a close handshake.
     pub fn abort(self) {
         drop(self.socket);
+    }
+}
+
+/// A bare WebSocket to `/sync/ws` as `user`, as any client opens it: no WELCOME read and no
+/// readiness probe. `Err` carries a refusal's status (`None` for a transport failure) and why.
+pub async fn open_socket(
+    gateway: &str,
+    user: &str,
+    token: &str,
+) -> Result<WebSocketStream<TcpStream>, (Option<u16>, String)> {
+    let path = format!("/sync/ws?userId={user}&token={token}");
+    match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, None)).await {
+        Err(_) => Err((None, "the handshake timed out".into())),
+        Ok(Ok(socket)) => Ok(socket),
+        Ok(Err(HandshakeFailure::Refused(refusal))) => {
+            Err((Some(refusal.status), refusal.body.to_string()))
+        }
+        Ok(Err(HandshakeFailure::Transport(why))) => Err((None, why)),
     }
 }
 

@@ -415,6 +415,7 @@ impl Reply {
     }
 }
 
+pub mod client_model;
 pub mod device;
 pub mod pushpin;
 

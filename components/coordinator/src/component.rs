@@ -151,7 +151,13 @@ async fn publish(config: &Config, items: Vec<PublishItem>) {
 
 #[http_component]
 async fn handle(req: Request) -> Response {
-    let config = Config::from_variables(|name| variables::get(name).ok());
+    let config = match Config::from_variables(|name| variables::get(name).ok()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("coordinator: configuration error: {error}");
+            return json_response(503, json!({"error": format!("Misconfigured: {error}")}));
+        }
+    };
     let grip = GripSigConfig::parse(&config.grip_key, &config.grip_iss).ok();
     let services = match (
         sqlite::Connection::open_default(),

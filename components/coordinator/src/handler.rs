@@ -4,12 +4,12 @@
 
 use crate::config::{
     Config, EVENT_RETENTION_MS, EXPIRY_GRACE_SECONDS, EXPIRY_WARNING_SECONDS, KEEP_ALIVE_SECONDS,
-    MAX_CONNECTIONS_PER_USER, MAX_VIOLATIONS,
+    MAX_CONNECTIONS_PER_USER, MAX_VIOLATIONS, SUBSCRIPTION_SETTLE_MS,
 };
 use crate::grip_sig::GripSigConfig;
 use crate::sql::Sql;
-use crate::store::{self, Applied};
-use protocol::catch_up;
+use crate::store::{self, Applied, Since};
+use protocol::catch_up::{self, Numbering};
 use protocol::client_frame::{self, ClientFrame, FrameError, Mutation};
 use protocol::grip::{
     ControlMessage, PublishItem, SKIP_SELF, connection_channel, message_event, user_channel,
@@ -94,6 +94,10 @@ struct Connection {
     violations: u32,
     /// When the registry last heard of this connection (ms); 0 when unknown.
     seen_at: i64,
+    /// The stream head when the last replay was read, until the follow-up replays are done.
+    replayed_through: Option<u64>,
+    /// When the connection opened (ms); 0 when unknown.
+    opened_at: i64,
 }
 
 /// Builds the events reply of a WebSocket-over-HTTP request.
@@ -230,10 +234,42 @@ impl Coordinator<'_> {
                 }
             }
         }
+        if let Some(head) = connection.replayed_through
+            && !reply.closed
+        {
+            self.follow_up_replay(&connection, head, &mut reply);
+        }
         reply
             .set_meta
             .push(("violations".into(), connection.violations.to_string()));
         reply.into_outcome()
+    }
+
+    /// Behind Pushpin the OPEN reply's subscriptions become active a moment after the reply, so a
+    /// relay published in between never reaches the device. Until [`SUBSCRIPTION_SETTLE_MS`] after
+    /// OPEN, each request also replays what was committed since the last replay; the first request
+    /// after it (a client frame or the gateway's keep-alive) does so a last time. The read follows
+    /// this request's own writes (so it never shows the device an entity it has just deleted as
+    /// live), and its frames go first in the reply, before anything the events produced.
+    fn follow_up_replay(&self, connection: &Connection, head: u64, reply: &mut EventsReply) {
+        let mut replayed = EventsReply::new();
+        let Some(new_head) = self.replay(
+            &connection.id,
+            &connection.user_id,
+            Since::Seq(head),
+            &mut replayed,
+        ) else {
+            return;
+        };
+        reply.events.splice(0..0, replayed.events);
+        reply.publishes.splice(0..0, replayed.publishes);
+        let settled = self.services.now_ms() - connection.opened_at >= SUBSCRIPTION_SETTLE_MS;
+        let meta = if settled {
+            String::new()
+        } else {
+            new_head.to_string()
+        };
+        reply.set_meta.push(("replayed".into(), meta));
     }
 
     /// The handshake (protocol.md §1): every refusal is an HTTP status with a JSON body.
@@ -315,16 +351,28 @@ impl Coordinator<'_> {
             &frames::Welcome {
                 connection_id: &connection_id,
                 epoch: &stream.epoch,
-                last_seq: stream.last_seq,
+                head_seq: stream.last_seq,
                 token_expires_at: identity.expires_at,
             },
             &self.timestamp(),
         ));
+        // A device that dropped less than 30 s ago reconnects without SYNC_REQUEST
+        // (protocol.md §8): give it, before any live relay, what was committed meanwhile.
+        let since = self.services.now_ms() - self.config.replay_window_ms;
+        if let Some(head) = self.replay(
+            &connection_id,
+            &user_id,
+            Since::CommittedAt(since),
+            &mut reply,
+        ) {
+            reply.set_meta.push(("replayed".into(), head.to_string()));
+        }
         reply.set_meta.extend([
             ("user".to_string(), connection_id),
             ("user-id".to_string(), user_id),
             ("token-exp".to_string(), identity.expires_at.to_string()),
             ("seen".to_string(), self.services.now_ms().to_string()),
+            ("opened".to_string(), self.services.now_ms().to_string()),
         ]);
         let mut outcome = reply.into_outcome();
         outcome
@@ -354,6 +402,10 @@ impl Coordinator<'_> {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
                 seen_at: header("meta-seen")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+                replayed_through: header("meta-replayed").and_then(|v| v.parse().ok()),
+                opened_at: header("meta-opened")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0),
             });
@@ -469,7 +521,7 @@ impl Coordinator<'_> {
         let cursor = last_seq.unwrap_or(0);
         let resync = epoch.is_some_and(|e| e != stream.epoch) || cursor > stream.last_seq;
         let from = if resync { 0 } else { cursor };
-        let (head, rows) = match store::changes_since(db, &connection.user_id, from) {
+        let (head, rows) = match store::changes_since(db, &connection.user_id, Since::Seq(from)) {
             Ok(read) => read,
             Err(_) => {
                 return reply.send(frames::error(
@@ -485,7 +537,7 @@ impl Coordinator<'_> {
         if resync {
             frames_out.push(frames::resync_required(head, &stream.epoch, &timestamp));
         }
-        let chunks = catch_up::frames(&rows, &timestamp);
+        let chunks = catch_up::frames(&rows, Numbering::Cursor, &timestamp);
         let all_fit = chunks.iter().all(|chunk| chunk.fits_reply);
         frames_out.extend(chunks.into_iter().map(|chunk| chunk.text));
         let message = if rows.is_empty() {
@@ -494,20 +546,31 @@ impl Coordinator<'_> {
             frames::SYNC_COMPLETE
         };
         frames_out.push(frames::sync_response(message, head, &timestamp));
-        if all_fit {
-            for frame in frames_out {
-                reply.send(frame);
+        send_frames(&connection.id, frames_out, all_fit, reply);
+    }
+
+    /// Sends `user`'s changes `since` as a replay: the catch-up's frames without the numbers that
+    /// move the Mirubato client's cursor (docs/delivery.md). Returns the stream head as read, or
+    /// `None` when storage failed (the device then relies on its own catch-ups).
+    fn replay(
+        &self,
+        connection_id: &str,
+        user_id: &str,
+        since: Since,
+        reply: &mut EventsReply,
+    ) -> Option<u64> {
+        let (head, rows) = match store::changes_since(self.services.db(), user_id, since) {
+            Ok(read) => read,
+            Err(error) => {
+                eprintln!("coordinator: replay read failed: {error}");
+                return None;
             }
-        } else {
-            // A frame too big for a reply body behind Pushpin 1.36: the whole catch-up goes to this
-            // connection's own channel, in one ordered publish, so SYNC_RESPONSE still comes last.
-            let channel = connection_channel(&connection.id);
-            reply.publishes.extend(
-                frames_out
-                    .into_iter()
-                    .map(|frame| PublishItem::direct(channel.clone(), frame)),
-            );
-        }
+        };
+        let chunks = catch_up::frames(&rows, Numbering::Replay, &self.timestamp());
+        let all_fit = chunks.iter().all(|chunk| chunk.fits_reply);
+        let texts = chunks.into_iter().map(|chunk| chunk.text).collect();
+        send_frames(connection_id, texts, all_fit, reply);
+        Some(head.map_or(0, |stream| stream.last_seq))
     }
 
     fn mutation(&self, connection: &mut Connection, mutation: &Mutation, reply: &mut EventsReply) {
@@ -763,6 +826,23 @@ impl Coordinator<'_> {
     }
 }
 
+/// Queues `frames` in the reply, or — when one is too big for a reply body behind Pushpin 1.36 —
+/// publishes them all to the connection's own channel, in one ordered publish, so their order holds.
+fn send_frames(connection_id: &str, frames: Vec<String>, all_fit: bool, reply: &mut EventsReply) {
+    if all_fit {
+        for frame in frames {
+            reply.send(frame);
+        }
+    } else {
+        let channel = connection_channel(connection_id);
+        reply.publishes.extend(
+            frames
+                .into_iter()
+                .map(|frame| PublishItem::direct(channel.clone(), frame)),
+        );
+    }
+}
+
 /// Compares secrets without an early exit, so timing does not reveal a matching prefix.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut difference = a.len() ^ b.len();
@@ -856,7 +936,7 @@ mod tests {
     fn a_crashed_gateways_connections_expire_from_the_registry() {
         let dir = tempfile::tempdir().unwrap();
         let fake = Fake::new(dir.path());
-        let config = Config::from_variables(|_| None);
+        let config = Config::from_variables(|_| None).unwrap();
         let coordinator = Coordinator {
             services: &fake,
             config: &config,
@@ -884,7 +964,7 @@ mod tests {
     fn an_open_without_a_user_or_token_is_a_400_and_registers_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let fake = Fake::new(dir.path());
-        let config = Config::from_variables(|_| None);
+        let config = Config::from_variables(|_| None).unwrap();
         let coordinator = Coordinator {
             services: &fake,
             config: &config,

@@ -19,12 +19,13 @@ pub struct StoreError(pub String);
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Migrations in order; each runs once, in its own transaction, recorded in `schema_version`.
-const MIGRATIONS: &[&[&str]] = &[&[
-    "CREATE TABLE IF NOT EXISTS streams (
+const MIGRATIONS: &[&[&str]] = &[
+    &[
+        "CREATE TABLE IF NOT EXISTS streams (
         user_id TEXT PRIMARY KEY,
         epoch TEXT NOT NULL,
         last_seq INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS entities (
+        "CREATE TABLE IF NOT EXISTS entities (
         user_id TEXT NOT NULL,
         entity_type TEXT NOT NULL,
         entity_id TEXT NOT NULL,
@@ -33,14 +34,21 @@ const MIGRATIONS: &[&[&str]] = &[&[
         deleted_at INTEGER,
         seq INTEGER NOT NULL,
         PRIMARY KEY (user_id, entity_type, entity_id))",
-    "CREATE INDEX IF NOT EXISTS entities_by_seq ON entities (user_id, seq)",
-    "CREATE TABLE IF NOT EXISTS applied_events (
+        "CREATE INDEX IF NOT EXISTS entities_by_seq ON entities (user_id, seq)",
+        "CREATE TABLE IF NOT EXISTS applied_events (
         user_id TEXT NOT NULL,
         event_id TEXT NOT NULL,
         seq INTEGER NOT NULL,
         applied_at INTEGER NOT NULL,
         PRIMARY KEY (user_id, event_id))",
-]];
+    ],
+    &[
+        // When each entity's latest change was committed (ms), for the replay on reconnect
+        // (docs/delivery.md). Rows written before this migration read as 0: never replayed.
+        "ALTER TABLE entities ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX IF NOT EXISTS entities_by_change_time ON entities (user_id, changed_at)",
+    ],
+];
 
 fn run(db: &dyn Sql, statement: &str, parameters: &[SqlValue]) -> Result<Rows> {
     db.execute(statement, parameters).map_err(StoreError)
@@ -221,12 +229,12 @@ fn write(
         };
         run(
             db,
-            "INSERT INTO entities (user_id, entity_type, entity_id, data, updated_at, deleted_at, seq)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO entities (user_id, entity_type, entity_id, data, updated_at, deleted_at, seq, changed_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (user_id, entity_type, entity_id) DO UPDATE SET
                  data = excluded.data, updated_at = excluded.updated_at,
-                 deleted_at = excluded.deleted_at, seq = excluded.seq",
-            &[user.into(), change.entity_type.as_str().into(), change.entity_id.as_str().into(), data, updated_at, deleted_at, seq.into()],
+                 deleted_at = excluded.deleted_at, seq = excluded.seq, changed_at = excluded.changed_at",
+            &[user.into(), change.entity_type.as_str().into(), change.entity_id.as_str().into(), data, updated_at, deleted_at, seq.into(), now_ms.into()],
         )?;
     }
     if let Some(event_id) = &mutation.event_id {
@@ -267,21 +275,32 @@ pub fn stream(db: &dyn Sql, user: &str) -> Result<Option<Stream>> {
     }))
 }
 
-/// Every entity of `user` changed after `after_seq`, at its latest state, with the stream head,
+/// Which changes a read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Every change with a seq above this one (a catch-up from a cursor).
+    Seq(u64),
+    /// Every change committed at or after this time, ms (the replay on reconnect).
+    CommittedAt(i64),
+}
+
+/// Every entity of `user` changed since `since`, at its latest state, with the stream head,
 /// read in one transaction so the head and the rows agree.
-pub fn changes_since(
-    db: &dyn Sql,
-    user: &str,
-    after_seq: u64,
-) -> Result<(Option<Stream>, Vec<Row>)> {
+pub fn changes_since(db: &dyn Sql, user: &str, since: Since) -> Result<(Option<Stream>, Vec<Row>)> {
     run(db, "BEGIN", &[])?;
     let read = || -> Result<(Option<Stream>, Vec<Row>)> {
         let head = stream(db, user)?;
+        let (condition, bound) = match since {
+            Since::Seq(seq) => ("seq > ?", seq as i64),
+            Since::CommittedAt(ms) => ("changed_at >= ?", ms),
+        };
         let rows = run(
             db,
-            "SELECT entity_type, entity_id, data, deleted_at, seq FROM entities
-             WHERE user_id = ? AND seq > ? ORDER BY seq",
-            &[user.into(), (after_seq as i64).into()],
+            &format!(
+                "SELECT entity_type, entity_id, data, deleted_at, seq FROM entities
+                 WHERE user_id = ? AND {condition} ORDER BY seq"
+            ),
+            &[user.into(), bound.into()],
         )?;
         let rows = rows
             .into_iter()

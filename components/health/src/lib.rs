@@ -1,11 +1,13 @@
 //! `GET`/`HEAD /health` (protocol.md §1): reports the service and whether the `default` SQLite
 //! database and the `default` key-value store really answer, and whether auth is configured
-//! (`jwt_secret` set and long enough). Any failed check makes it a 503.
+//! (`jwt_secret` set and long enough), and whether `environment` is one of the three. Any failed
+//! check makes it a 503; the host's startup probe stops startup on a failed `config` check.
 
 wit_bindgen::generate!({ path: "../../wit", world: "health" });
 
 use mirubato::sync::auth;
 
+use protocol::environment::{Environment, or_default};
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -30,7 +32,16 @@ fn handle(req: Request) -> Response {
 }
 
 fn health_response(head_only: bool) -> Response {
+    let raw_environment = variables::get("environment").unwrap_or_default();
+    let environment = Environment::parse(&raw_environment);
     let checks = [
+        (
+            "config",
+            environment
+                .as_ref()
+                .map(drop)
+                .map_err(|e| format!("error: {e}")),
+        ),
         ("sqlite", check_sqlite()),
         ("kv", check_key_value()),
         ("auth", check_auth()),
@@ -49,7 +60,12 @@ fn health_response(head_only: bool) -> Response {
         "service": SERVICE,
         "status": if healthy { "healthy" } else { "unhealthy" },
         "timestamp": protocol::timestamp::iso8601(SystemTime::now()),
-        "environment": variables::get("environment").unwrap_or_else(|_| "unknown".into()),
+        // The effective environment, and the API this deployment pairs with (never called).
+        "environment": environment.as_ref().map_or(raw_environment.as_str(), |e| e.as_str()),
+        "apiUrl": environment
+            .as_ref()
+            .ok()
+            .map(|e| or_default(variables::get("api_url").ok(), e.api_url())),
         "version": env!("CARGO_PKG_VERSION"),
         "checks": checks,
     });

@@ -16,6 +16,7 @@ impl Guest for RateLimit {
         let limit = Limit::parse(
             variables::get("rate_limit_per_minute").ok().as_deref(),
             variables::get("rate_limit_burst").ok().as_deref(),
+            variables::get("environment").ok().as_deref(),
         )
         .map_err(into_wit)?;
         let store = key_value::Store::open_default()

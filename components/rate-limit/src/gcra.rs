@@ -8,6 +8,8 @@ pub const DEFAULT_BURST: u32 = 50;
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 
+use protocol::environment::Environment;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     pub per_minute: u32,
@@ -30,20 +32,25 @@ pub enum GcraError {
 }
 
 impl Limit {
-    /// Parses the two variables; an absent burst takes [`DEFAULT_BURST`].
-    pub fn parse(per_minute: Option<&str>, burst: Option<&str>) -> Result<Self, GcraError> {
+    /// Parses the variables; an absent or blank per-minute rate takes the `environment`'s default
+    /// (1000 local, 100 staging and production), an absent burst [`DEFAULT_BURST`].
+    pub fn parse(
+        per_minute: Option<&str>,
+        burst: Option<&str>,
+        environment: Option<&str>,
+    ) -> Result<Self, GcraError> {
         let positive = |name: &str, raw: &str| match raw.trim().parse::<u32>() {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(GcraError::Misconfigured(format!(
                 "{name} must be a whole number above 0, not `{raw}`"
             ))),
         };
-        let per_minute = positive(
-            "rate_limit_per_minute",
-            per_minute.ok_or_else(|| {
-                GcraError::Misconfigured("rate_limit_per_minute is not set".into())
-            })?,
-        )?;
+        let per_minute = match per_minute.map(str::trim).filter(|p| !p.is_empty()) {
+            Some(raw) => positive("rate_limit_per_minute", raw)?,
+            None => Environment::parse(environment.unwrap_or_default())
+                .map_err(|e| GcraError::Misconfigured(e.to_string()))?
+                .rate_limit_per_minute(),
+        };
         let burst = match burst.map(str::trim).filter(|b| !b.is_empty()) {
             Some(raw) => positive("rate_limit_burst", raw)?,
             None => DEFAULT_BURST,
@@ -225,27 +232,36 @@ mod tests {
     #[test]
     fn configuration_parsing() {
         assert_eq!(
-            Limit::parse(Some("100"), None).unwrap(),
+            Limit::parse(Some("100"), None, None).unwrap(),
             Limit {
                 per_minute: 100,
                 burst: DEFAULT_BURST
             }
         );
-        assert_eq!(Limit::parse(Some(" 60 "), Some("10")).unwrap(), LIMIT);
+        assert_eq!(
+            Limit::parse(Some(" 60 "), Some("10"), Some("production")).unwrap(),
+            LIMIT
+        );
         assert!(matches!(
-            Limit::parse(Some("0"), None),
+            Limit::parse(Some("0"), None, None),
             Err(GcraError::Misconfigured(_))
         ));
         assert!(matches!(
-            Limit::parse(Some("fast"), None),
+            Limit::parse(Some("fast"), None, None),
+            Err(GcraError::Misconfigured(_))
+        ));
+        // Not set: the environment's default.
+        let per_minute =
+            |raw, environment| Limit::parse(raw, None, environment).map(|l| l.per_minute);
+        assert_eq!(per_minute(None, None), Ok(1000));
+        assert_eq!(per_minute(Some(" "), Some("staging")), Ok(100));
+        assert_eq!(per_minute(None, Some("production")), Ok(100));
+        assert!(matches!(
+            per_minute(None, Some("prod")),
             Err(GcraError::Misconfigured(_))
         ));
         assert!(matches!(
-            Limit::parse(None, None),
-            Err(GcraError::Misconfigured(_))
-        ));
-        assert!(matches!(
-            Limit::parse(Some("60"), Some("-1")),
+            Limit::parse(Some("60"), Some("-1"), None),
             Err(GcraError::Misconfigured(_))
         ));
     }

@@ -63,8 +63,9 @@ struct UpArgs {
     /// Directory for precompiled components (default: `<state dir>/compiled`).
     #[arg(long, env = "SYNC_HOST_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// Address of the embedded gateway's WebSocket endpoint (clients connect here).
-    #[arg(long, default_value = "127.0.0.1:7999")]
+    /// Address of the embedded gateway's WebSocket endpoint (clients connect here). 8787 is where
+    /// the Mirubato frontend's dev build connects (the original service's `wrangler dev` port).
+    #[arg(long, default_value = "127.0.0.1:8787")]
     gateway_listen: SocketAddr,
     /// Address of the embedded gateway's publish endpoint (`POST /publish/`, unauthenticated: keep
     /// it on loopback).
@@ -193,8 +194,16 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         }
         stdout.flush()?;
         drop(stdout);
+        let stop = Arc::new(stop);
+        let refused = Arc::new(std::sync::OnceLock::<String>::new());
         if app.router.route(self_check::HEALTH_PATH).is_some() {
-            tokio::spawn(self_check::report_health(address));
+            let (stop, refused) = (stop.clone(), refused.clone());
+            tokio::spawn(async move {
+                if let Err(why) = self_check::report_health(address).await {
+                    let _ = refused.set(why);
+                    let _ = stop.send(true);
+                }
+            });
         }
         tokio::spawn(async move {
             shutdown_signal().await;
@@ -205,7 +214,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         if let Some(gateway) = gateway {
             gateway.await??;
         }
-        Ok(())
+        match refused.get() {
+            Some(why) => anyhow::bail!("startup stopped: {why}"),
+            None => Ok(()),
+        }
     })
 }
 

@@ -1,6 +1,7 @@
 //! A startup probe: when the app routes `/health`, the host asks it once as soon as it serves and
 //! logs the answer, so a misconfiguration the app can see (a short `jwt_secret`, an unwritable
-//! database) is reported at startup, not at the first user's request.
+//! database) is reported at startup, not at the first user's request. A failed `config` check (an
+//! unknown `environment`) cannot get better by waiting, so it stops startup.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -10,15 +11,29 @@ use std::net::SocketAddr;
 
 pub const HEALTH_PATH: &str = "/health";
 
-/// Requests `GET /health` from the host at `address` and logs the outcome.
-pub async fn report_health(address: SocketAddr) {
+/// Requests `GET /health` from the host at `address` and logs the outcome; `Err` with the reason
+/// when the app reports a configuration error.
+pub async fn report_health(address: SocketAddr) -> Result<(), String> {
     match fetch(address).await {
         Ok((200, _)) => tracing::info!("startup check: {HEALTH_PATH} is healthy"),
         Ok((status, body)) => {
+            if let Some(why) = configuration_error(&body) {
+                return Err(format!(
+                    "{HEALTH_PATH} reports a configuration error: {why}"
+                ));
+            }
             tracing::warn!("startup check: {HEALTH_PATH} answered {status}: {body}")
         }
         Err(error) => tracing::warn!("startup check: {HEALTH_PATH} failed: {error:#}"),
     }
+    Ok(())
+}
+
+/// `checks.config` of a health body, when it is not `ok`.
+fn configuration_error(body: &str) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(body).ok()?;
+    let config = body.get("checks")?.get("config")?.as_str()?;
+    (config != "ok").then(|| config.to_string())
 }
 
 async fn fetch(address: SocketAddr) -> anyhow::Result<(u16, String)> {
@@ -33,4 +48,21 @@ async fn fetch(address: SocketAddr) -> anyhow::Result<(u16, String)> {
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configuration_error;
+
+    #[test]
+    fn only_a_failed_config_check_is_a_configuration_error() {
+        let failed = r#"{"status":"unhealthy","checks":{"config":"error: unknown environment `x`","sqlite":"ok"}}"#;
+        assert_eq!(
+            configuration_error(failed).as_deref(),
+            Some("error: unknown environment `x`")
+        );
+        let storage = r#"{"status":"unhealthy","checks":{"config":"ok","sqlite":"error: locked"}}"#;
+        assert_eq!(configuration_error(storage), None);
+        assert_eq!(configuration_error("not json"), None);
+    }
 }

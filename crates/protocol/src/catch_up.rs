@@ -8,6 +8,38 @@ use crate::entity::EntityType;
 use serde_json::{Value, json};
 
 pub const MAX_BATCH_ENTITIES: usize = 250;
+
+/// Which numbers the frames carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Numbering {
+    /// A reply to `SYNC_REQUEST`: `seq`/`lastSeq`, which move the Mirubato client's cursor. Safe
+    /// because frames are in seq order and each entity comes at its latest state, so after any
+    /// frame every entity whose latest change is at or below its number is on the device.
+    Cursor,
+    /// A replay the client did not ask for (protocol.md §8, reconnect without `SYNC_REQUEST`):
+    /// only *ext* `streamSeq` and `"replay": true`, so the cursor stays where the client's own
+    /// catch-ups left it.
+    Replay,
+}
+
+impl Numbering {
+    /// Adds the numbers for a frame whose highest seq is `seq`.
+    fn stamp(self, frame: &mut Value, seq: u64, with_seq: bool) {
+        let Value::Object(object) = frame else { return };
+        match self {
+            Numbering::Cursor => {
+                if with_seq {
+                    object.insert("seq".into(), seq.into());
+                }
+                object.insert("lastSeq".into(), seq.into());
+            }
+            Numbering::Replay => {
+                object.insert(crate::server_frame::STREAM_SEQ.into(), seq.into());
+                object.insert("replay".into(), true.into());
+            }
+        }
+    }
+}
 /// Every frame is smaller than this; a single entity too big for it is flagged instead.
 pub const MAX_REPLY_FRAME_BYTES: usize = 32 * 1024;
 
@@ -41,21 +73,22 @@ struct Batch {
 /// Frame overhead around a batch's items: type, key, lastSeq, timestamp, brackets.
 const BATCH_OVERHEAD: usize = 128;
 
-fn batch_frame(batch: &Batch, timestamp: &str) -> CatchUpFrame {
+fn batch_frame(batch: &Batch, numbering: Numbering, timestamp: &str) -> CatchUpFrame {
     let (kind, key) = match batch.entity_type {
         EntityType::Entry => ("BULK_SYNC", "entries"),
         _ => ("REPERTOIRE_BULK_SYNC", "pieces"),
     };
-    let text =
-        json!({"type": kind, key: batch.items, "lastSeq": batch.last_seq, "timestamp": timestamp})
-            .to_string();
+    let mut frame = json!({"type": kind, key: batch.items, "timestamp": timestamp});
+    numbering.stamp(&mut frame, batch.last_seq, false);
+    let text = frame.to_string();
     CatchUpFrame {
         fits_reply: text.len() < MAX_REPLY_FRAME_BYTES,
         text,
     }
 }
 
-fn single(value: Value) -> CatchUpFrame {
+fn single(mut value: Value, numbering: Numbering, seq: u64) -> CatchUpFrame {
+    numbering.stamp(&mut value, seq, true);
     let text = value.to_string();
     CatchUpFrame {
         fits_reply: text.len() < MAX_REPLY_FRAME_BYTES,
@@ -65,7 +98,7 @@ fn single(value: Value) -> CatchUpFrame {
 
 /// Turns `rows` (any order; sorted here by seq) into catch-up frames, without the final
 /// `SYNC_RESPONSE`, which the caller adds with the stream's head.
-pub fn frames(rows: &[Row], timestamp: &str) -> Vec<CatchUpFrame> {
+pub fn frames(rows: &[Row], numbering: Numbering, timestamp: &str) -> Vec<CatchUpFrame> {
     let mut rows: Vec<&Row> = rows.iter().collect();
     // Within one seq (a plan and its occurrences), the plan comes first.
     rows.sort_by_key(|r| (r.seq, r.entity_type));
@@ -73,7 +106,7 @@ pub fn frames(rows: &[Row], timestamp: &str) -> Vec<CatchUpFrame> {
     let mut batch: Option<Batch> = None;
     let flush = |batch: &mut Option<Batch>, out: &mut Vec<CatchUpFrame>| {
         if let Some(done) = batch.take() {
-            out.push(batch_frame(&done, timestamp));
+            out.push(batch_frame(&done, numbering, timestamp));
         }
     };
     let mut index = 0;
@@ -104,11 +137,19 @@ pub fn frames(rows: &[Row], timestamp: &str) -> Vec<CatchUpFrame> {
             }
             (None, EntityType::Entry) => {
                 flush(&mut batch, &mut out);
-                out.push(single(json!({"type": "ENTRY_DELETED", "entryId": row.entity_id, "seq": row.seq, "lastSeq": row.seq, "timestamp": timestamp})));
+                out.push(single(
+                    json!({"type": "ENTRY_DELETED", "entryId": row.entity_id, "timestamp": timestamp}),
+                    numbering,
+                    row.seq,
+                ));
             }
             (None, EntityType::Piece) => {
                 flush(&mut batch, &mut out);
-                out.push(single(json!({"type": "PIECE_REMOVED", "scoreId": row.entity_id, "seq": row.seq, "lastSeq": row.seq, "timestamp": timestamp})));
+                out.push(single(
+                    json!({"type": "PIECE_REMOVED", "scoreId": row.entity_id, "timestamp": timestamp}),
+                    numbering,
+                    row.seq,
+                ));
             }
             (Some(plan), EntityType::Plan) => {
                 flush(&mut batch, &mut out);
@@ -119,11 +160,19 @@ pub fn frames(rows: &[Row], timestamp: &str) -> Vec<CatchUpFrame> {
                     occurrences.push(next.data.clone().expect("filtered"));
                     index += 1;
                 }
-                out.push(single(json!({"type": "PLAN_UPDATED", "plan": plan, "occurrences": occurrences, "seq": row.seq, "lastSeq": row.seq, "timestamp": timestamp})));
+                out.push(single(
+                    json!({"type": "PLAN_UPDATED", "plan": plan, "occurrences": occurrences, "timestamp": timestamp}),
+                    numbering,
+                    row.seq,
+                ));
             }
             (Some(occurrence), EntityType::Occurrence) => {
                 flush(&mut batch, &mut out);
-                out.push(single(json!({"type": "PLAN_OCCURRENCE_COMPLETED", "occurrence": occurrence, "seq": row.seq, "lastSeq": row.seq, "timestamp": timestamp})));
+                out.push(single(
+                    json!({"type": "PLAN_OCCURRENCE_COMPLETED", "occurrence": occurrence, "timestamp": timestamp}),
+                    numbering,
+                    row.seq,
+                ));
             }
             // Plans and occurrences are never deleted by any frame of the protocol.
             (None, EntityType::Plan | EntityType::Occurrence) => {}
@@ -165,7 +214,7 @@ mod tests {
             seq: 602,
         });
         rows.reverse(); // input order must not matter
-        let frames = frames(&rows, T);
+        let frames = frames(&rows, Numbering::Cursor, T);
         let summary: Vec<(String, usize, u64)> = frames
             .iter()
             .map(|f| {
@@ -199,7 +248,7 @@ mod tests {
         let rows: Vec<Row> = (1..=20)
             .map(|s| live(EntityType::Piece, &format!("p{s}"), s, 3000))
             .collect();
-        let out = frames(&rows, T);
+        let out = frames(&rows, Numbering::Cursor, T);
         assert!(out.len() >= 2, "20 × 3 KB must not fit one 32 KiB frame");
         assert!(
             out.iter()
@@ -211,7 +260,11 @@ mod tests {
             .sum();
         assert_eq!(total, 20);
 
-        let huge = frames(&[live(EntityType::Entry, "big", 1, 40 * 1024)], T);
+        let huge = frames(
+            &[live(EntityType::Entry, "big", 1, 40 * 1024)],
+            Numbering::Cursor,
+            T,
+        );
         assert_eq!(huge.len(), 1);
         assert!(!huge[0].fits_reply);
     }
@@ -244,7 +297,10 @@ mod tests {
                 seq: 5,
             },
         ];
-        let out: Vec<Value> = frames(&rows, T).iter().map(parse).collect();
+        let out: Vec<Value> = frames(&rows, Numbering::Cursor, T)
+            .iter()
+            .map(parse)
+            .collect();
         assert_eq!(out[0]["type"], "PLAN_UPDATED");
         assert_eq!(out[0]["occurrences"], json!([{"id": "o1", "planId": "p"}]));
         assert_eq!(out[1]["type"], "PLAN_OCCURRENCE_COMPLETED");
@@ -256,7 +312,31 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_carries_the_same_frames_without_cursor_numbers() {
+        let rows = vec![
+            live(EntityType::Entry, "e1", 7, 0),
+            Row {
+                entity_type: EntityType::Piece,
+                entity_id: "gone".into(),
+                data: None,
+                seq: 8,
+            },
+        ];
+        let replay: Vec<Value> = frames(&rows, Numbering::Replay, T)
+            .iter()
+            .map(parse)
+            .collect();
+        assert_eq!(
+            replay,
+            [
+                json!({"type": "BULK_SYNC", "entries": [rows[0].data], "streamSeq": 7, "replay": true, "timestamp": T}),
+                json!({"type": "PIECE_REMOVED", "scoreId": "gone", "streamSeq": 8, "replay": true, "timestamp": T}),
+            ]
+        );
+    }
+
+    #[test]
     fn nothing_changed_is_no_frames() {
-        assert!(frames(&[], T).is_empty());
+        assert!(frames(&[], Numbering::Cursor, T).is_empty());
     }
 }

@@ -130,11 +130,14 @@ pub struct Mutation {
 }
 
 impl Mutation {
-    /// The relayed form: the stored payload with the server's `timestamp` and the mutation's `seq`.
+    /// The relayed form: the stored payload with the server's `timestamp` and the mutation's seq
+    /// as *ext* `streamSeq`. Never `seq`: a live relay can reach a device before changes below it
+    /// (its own catch-up, another device's relay still in flight), and the Mirubato client would
+    /// move its cursor past them (protocol.md §8).
     pub fn relay_frame(&self, seq: u64, timestamp: &str) -> String {
         let mut frame = self.payload.clone();
         frame.insert("timestamp".into(), Value::String(timestamp.into()));
-        frame.insert("seq".into(), Value::from(seq));
+        frame.insert(crate::server_frame::STREAM_SEQ.into(), Value::from(seq));
         Value::Object(frame).to_string()
     }
 }
@@ -404,7 +407,7 @@ mod tests {
             serde_json::from_str(&m.relay_frame(7, "2026-01-01T00:00:00.000Z")).unwrap();
         assert_eq!(
             relay,
-            json!({"type": "ENTRY_DELETED", "entryId": "e1", "userId": "u1", "eventId": "ev1", "seq": 7, "timestamp": "2026-01-01T00:00:00.000Z"})
+            json!({"type": "ENTRY_DELETED", "entryId": "e1", "userId": "u1", "eventId": "ev1", "streamSeq": 7, "timestamp": "2026-01-01T00:00:00.000Z"})
         );
     }
 

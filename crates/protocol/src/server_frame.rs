@@ -15,6 +15,11 @@ pub const USER_ID_MISMATCH: &str = "User ID mismatch";
 pub const RATE_LIMIT_EXCEEDED: &str = "Rate limit exceeded";
 pub const SYNC_WRITE_FAILED: &str = "Sync write failed";
 
+/// *ext* field naming a change's place in the user's stream on frames that must not move the
+/// Mirubato client's cursor (acks, conflicts, live relays, replays). Only catch-up replies carry
+/// `seq`/`lastSeq`: they are the one place where every change up to that number is in hand.
+pub const STREAM_SEQ: &str = "streamSeq";
+
 fn frame(kind: &str, timestamp: &str, fields: Value) -> String {
     let mut object = Map::new();
     object.insert("type".into(), Value::String(kind.into()));
@@ -28,7 +33,9 @@ fn frame(kind: &str, timestamp: &str, fields: Value) -> String {
 pub struct Welcome<'a> {
     pub connection_id: &'a str,
     pub epoch: &'a str,
-    pub last_seq: u64,
+    /// The stream's head, sent as `headSeq`: never as `seq` or `lastSeq`, which the Mirubato client
+    /// takes as "you have everything up to here" (protocol.md §8).
+    pub head_seq: u64,
     /// Token `exp`, seconds since the epoch.
     pub token_expires_at: i64,
 }
@@ -37,7 +44,7 @@ pub fn welcome(w: &Welcome<'_>, timestamp: &str) -> String {
     frame(
         "WELCOME",
         timestamp,
-        json!({"message": WELCOME_MESSAGE, "epoch": w.epoch, "lastSeq": w.last_seq,
+        json!({"message": WELCOME_MESSAGE, "epoch": w.epoch, "headSeq": w.head_seq,
                "connectionId": w.connection_id, "tokenExpiresAt": w.token_expires_at}),
     )
 }
@@ -64,20 +71,24 @@ pub fn sync_response(message: &str, last_seq: u64, timestamp: &str) -> String {
 }
 
 /// The epoch changed (or the cursor is ahead of the stream): the client must start over from 0.
-pub fn resync_required(last_seq: u64, epoch: &str, timestamp: &str) -> String {
+/// It precedes the catch-up frames, so it carries the head as `headSeq` only: a `lastSeq` here
+/// would move the client's cursor before the frames below it arrive.
+pub fn resync_required(head_seq: u64, epoch: &str, timestamp: &str) -> String {
     frame(
         "SYNC_RESPONSE",
         timestamp,
-        json!({"message": RESYNC_REQUIRED, "lastSeq": last_seq, "recovered": false, "epoch": epoch}),
+        json!({"message": RESYNC_REQUIRED, "headSeq": head_seq, "recovered": false, "epoch": epoch}),
     )
 }
 
-/// The sender's acknowledgement of a committed mutation.
+/// The sender's acknowledgement of a committed mutation. The seq is *ext* `streamSeq`, not
+/// `lastSeq`: other devices' changes below it may still be on their way to this one, and the
+/// Mirubato client would take a `lastSeq` as having them (protocol.md §8).
 pub fn mutation_ack(seq: u64, event_id: Option<&str>, duplicate: bool, timestamp: &str) -> String {
     frame(
         "SYNC_RESPONSE",
         timestamp,
-        json!({"message": MUTATION_APPLIED, "lastSeq": seq, "eventId": event_id,
+        json!({"message": MUTATION_APPLIED, STREAM_SEQ: seq, "eventId": event_id,
                "duplicate": if duplicate { Some(true) } else { None }}),
     )
 }
@@ -92,7 +103,7 @@ pub fn conflict(
     frame(
         "CONFLICT_DETECTED",
         timestamp,
-        json!({"entityType": entity_type.as_str(), "entityId": entity_id, "current": current, "seq": seq}),
+        json!({"entityType": entity_type.as_str(), "entityId": entity_id, "current": current, STREAM_SEQ: seq}),
     )
 }
 
@@ -119,12 +130,12 @@ mod tests {
         let w = Welcome {
             connection_id: "c1",
             epoch: "e1",
-            last_seq: 5,
+            head_seq: 5,
             token_expires_at: 99,
         };
         assert_eq!(
             value(welcome(&w, T)),
-            json!({"type": "WELCOME", "message": "Connected to Mirubato sync", "epoch": "e1", "lastSeq": 5,
+            json!({"type": "WELCOME", "message": "Connected to Mirubato sync", "epoch": "e1", "headSeq": 5,
                    "connectionId": "c1", "tokenExpiresAt": 99, "timestamp": T})
         );
     }
@@ -134,7 +145,7 @@ mod tests {
         let first = value(mutation_ack(3, Some("ev"), false, T));
         assert_eq!(
             first,
-            json!({"type": "SYNC_RESPONSE", "message": "Mutation applied", "lastSeq": 3, "eventId": "ev", "timestamp": T})
+            json!({"type": "SYNC_RESPONSE", "message": "Mutation applied", "streamSeq": 3, "eventId": "ev", "timestamp": T})
         );
         assert_eq!(value(mutation_ack(3, None, true, T))["duplicate"], true);
     }
@@ -168,6 +179,43 @@ mod tests {
         assert_eq!(
             (r["message"].as_str(), r["recovered"].as_bool()),
             (Some(RESYNC_REQUIRED), Some(false))
+        );
+    }
+
+    /// What the Mirubato client reads as its cursor (protocol.md §8): `max(seq, lastSeq)`.
+    fn cursor_of(frame: &Value) -> Option<u64> {
+        ["seq", "lastSeq"]
+            .iter()
+            .filter_map(|key| frame.get(*key).and_then(Value::as_u64))
+            .max()
+    }
+
+    #[test]
+    fn frames_sent_outside_a_catch_up_never_move_the_clients_cursor() {
+        let w = Welcome {
+            connection_id: "c1",
+            epoch: "e1",
+            head_seq: 41,
+            token_expires_at: 99,
+        };
+        let outside_catch_up = [
+            welcome(&w, T),
+            mutation_ack(41, Some("ev"), false, T),
+            mutation_ack(41, Some("ev"), true, T),
+            conflict(EntityType::Entry, "e", &json!({"id": "e"}), 41, T),
+            resync_required(41, "e2", T),
+        ];
+        for text in outside_catch_up {
+            let frame = value(text);
+            assert_eq!(cursor_of(&frame), None, "{frame}");
+            assert!(
+                frame.to_string().contains("41"),
+                "the seq is kept as an ext field: {frame}"
+            );
+        }
+        assert_eq!(
+            cursor_of(&value(sync_response(SYNC_COMPLETE, 41, T))),
+            Some(41)
         );
     }
 }

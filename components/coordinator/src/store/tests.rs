@@ -192,7 +192,7 @@ fn delete_is_a_tombstone_and_a_re_create_clears_it() {
         5,
     )
     .unwrap();
-    let (_, rows) = changes_since(&db, "u", 0).unwrap();
+    let (_, rows) = changes_since(&db, "u", Since::Seq(0)).unwrap();
     assert_eq!(
         rows,
         vec![Row {
@@ -204,7 +204,7 @@ fn delete_is_a_tombstone_and_a_re_create_clears_it() {
     );
     // Re-created with an older updatedAt than the deleted version: a tombstone never conflicts.
     apply(&db, "u", &entry("e1", "2025-10-10T11:00:00Z"), "ep", 0, 0).unwrap();
-    let (head, rows) = changes_since(&db, "u", 0).unwrap();
+    let (head, rows) = changes_since(&db, "u", Since::Seq(0)).unwrap();
     assert_eq!(head.unwrap().last_seq, 3);
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].seq, 3);
@@ -231,17 +231,69 @@ fn catch_up_lists_each_entity_once_at_its_latest_state() {
     apply(&db, "u", &entry("e2", "2025-10-10T12:00:00Z"), "ep", 0, 0).unwrap();
     let plan = r#"{"type":"PLAN_CREATED","timestamp":"t","plan":{"id":"p"},"occurrences":[{"id":"o1","planId":"p"},{"id":"o2","planId":"p"}]}"#;
     apply(&db, "u", &mutation(plan), "ep", 0, 0).unwrap();
-    let (head, rows) = changes_since(&db, "u", 0).unwrap();
+    let (head, rows) = changes_since(&db, "u", Since::Seq(0)).unwrap();
     assert_eq!(head.unwrap().last_seq, 7);
     let listed: Vec<(&str, u64)> = rows.iter().map(|r| (r.entity_id.as_str(), r.seq)).collect();
     assert_eq!(
         listed,
         [("e1", 5), ("e2", 6), ("p", 7), ("o1", 7), ("o2", 7)]
     );
-    let (_, after) = changes_since(&db, "u", 6).unwrap();
+    let (_, after) = changes_since(&db, "u", Since::Seq(6)).unwrap();
     assert_eq!(after.len(), 3);
-    let (_, none) = changes_since(&db, "u", 7).unwrap();
+    let (_, none) = changes_since(&db, "u", Since::Seq(7)).unwrap();
     assert!(none.is_empty());
+}
+
+#[test]
+fn the_replay_read_returns_what_was_committed_in_the_window_at_its_latest_state() {
+    let (_dir, db) = fresh();
+    apply(
+        &db,
+        "u",
+        &entry("old", "2025-10-10T12:00:00Z"),
+        "ep",
+        0,
+        1_000,
+    )
+    .unwrap();
+    apply(
+        &db,
+        "u",
+        &entry("e1", "2025-10-10T12:00:00Z"),
+        "ep",
+        0,
+        2_000,
+    )
+    .unwrap();
+    // e1 changes again inside the window: listed once, at seq 4; `old` is outside it.
+    apply(
+        &db,
+        "u",
+        &entry("e2", "2025-10-10T12:00:00Z"),
+        "ep",
+        0,
+        5_000,
+    )
+    .unwrap();
+    apply(
+        &db,
+        "u",
+        &entry("e1", "2025-10-10T12:01:00Z"),
+        "ep",
+        0,
+        6_000,
+    )
+    .unwrap();
+    let (head, rows) = changes_since(&db, "u", Since::CommittedAt(5_000)).unwrap();
+    assert_eq!(head.unwrap().last_seq, 4);
+    let listed: Vec<(&str, u64)> = rows.iter().map(|r| (r.entity_id.as_str(), r.seq)).collect();
+    assert_eq!(listed, [("e2", 3), ("e1", 4)]);
+    assert!(
+        changes_since(&db, "u", Since::CommittedAt(6_001))
+            .unwrap()
+            .1
+            .is_empty()
+    );
 }
 
 #[test]
@@ -322,7 +374,7 @@ fn concurrent_writers_of_one_user_get_dense_commit_ordered_seqs() {
     }
     seqs.sort_unstable();
     assert_eq!(seqs, (1..=800).collect::<Vec<u64>>());
-    let (head, rows) = changes_since(&Db::open(&path), "u", 0).unwrap();
+    let (head, rows) = changes_since(&Db::open(&path), "u", Since::Seq(0)).unwrap();
     assert_eq!(head.unwrap().last_seq, 800);
     assert_eq!(rows.len(), 800);
 }

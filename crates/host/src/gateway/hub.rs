@@ -1,7 +1,8 @@
 //! The hub: which connection is subscribed to which channel, and delivery of published items to
 //! them — with Pushpin's `skip-self` filter and its `id`/`prev-id` sequencing (an item whose
 //! `prev-id` is not the channel's last id waits for its predecessor, at most [`SEQUENCE_WAIT`]).
-//! Connections are reached through a bounded queue each, so the hub never blocks on a slow socket.
+//! Connections are reached through a bounded queue each, so the hub never blocks on a slow socket;
+//! closes go through a queue of their own, so a full frame queue can never swallow one.
 
 use protocol::grip::{PublishItem, SKIP_SELF};
 use std::collections::{BTreeMap, HashMap};
@@ -15,15 +16,43 @@ pub const SEQUENCE_WAIT: Duration = Duration::from_secs(5);
 /// Messages queued per connection before the hub starts dropping that connection's deliveries.
 pub const CONNECTION_QUEUE: usize = 256;
 
-/// What the hub hands a connection.
+/// A close the app asked for (a publish with `"action":"close"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    Text(String),
-    Close { code: u16, reason: String },
+pub struct CloseRequest {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// Where the hub hands a connection its deliveries.
+#[derive(Clone)]
+pub struct Outbox {
+    /// Frames, bounded: when full, further frames for that connection are dropped (and logged).
+    pub frames: mpsc::Sender<String>,
+    /// Closes, unbounded: at most a few per connection, and never dropped.
+    pub closes: mpsc::UnboundedSender<CloseRequest>,
+}
+
+/// The receiving ends of an [`Outbox`], held by the connection's session.
+pub struct Inbox {
+    pub frames: mpsc::Receiver<String>,
+    pub closes: mpsc::UnboundedReceiver<CloseRequest>,
+}
+
+/// A connection's outbox and inbox, with [`CONNECTION_QUEUE`] frames of room.
+pub fn connection_queues() -> (Outbox, Inbox) {
+    let (frames_tx, frames) = mpsc::channel(CONNECTION_QUEUE);
+    let (closes_tx, closes) = mpsc::unbounded_channel();
+    (
+        Outbox {
+            frames: frames_tx,
+            closes: closes_tx,
+        },
+        Inbox { frames, closes },
+    )
 }
 
 struct Subscriber {
-    sender: mpsc::Sender<Delivery>,
+    outbox: Outbox,
     skip_self: bool,
 }
 
@@ -52,20 +81,14 @@ impl Hub {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn subscribe(
-        &self,
-        connection: &str,
-        channel: &str,
-        filters: &[String],
-        sender: mpsc::Sender<Delivery>,
-    ) {
+    pub fn subscribe(&self, connection: &str, channel: &str, filters: &[String], outbox: Outbox) {
         let skip_self = filters.iter().any(|f| f == SKIP_SELF);
         self.lock()
             .channels
             .entry(channel.to_string())
             .or_default()
             .subscribers
-            .insert(connection.to_string(), Subscriber { sender, skip_self });
+            .insert(connection.to_string(), Subscriber { outbox, skip_self });
     }
 
     pub fn unsubscribe(&self, connection: &str, channel: &str) {
@@ -172,26 +195,30 @@ fn deliver(channel: &mut Channel, users: &HashMap<String, String>, item: &Publis
     let Some(message) = &item.formats.ws_message else {
         return;
     };
-    let delivery = if message.is_close() {
-        Delivery::Close {
+    let sender = item.meta.get("sender");
+    let receivers = channel
+        .subscribers
+        .iter()
+        .filter(|(connection, subscriber)| {
+            !(subscriber.skip_self && sender.is_some() && users.get(*connection) == sender)
+        });
+    if message.is_close() {
+        let close = CloseRequest {
             code: message.code.unwrap_or(1000),
             reason: message.reason.clone().unwrap_or_default(),
+        };
+        for (_, subscriber) in receivers {
+            // Fails only when the session has ended already.
+            let _ = subscriber.outbox.closes.send(close.clone());
         }
     } else if let Some(content) = &message.content {
-        Delivery::Text(content.clone())
-    } else {
-        return;
-    };
-    let sender = item.meta.get("sender");
-    for (connection, subscriber) in &channel.subscribers {
-        if subscriber.skip_self && sender.is_some() && users.get(connection) == sender {
-            continue;
-        }
-        if subscriber.sender.try_send(delivery.clone()).is_err() {
-            tracing::warn!(
-                connection = connection.as_str(),
-                "delivery dropped: connection queue full or closed"
-            );
+        for (connection, subscriber) in receivers {
+            if subscriber.outbox.frames.try_send(content.clone()).is_err() {
+                tracing::warn!(
+                    connection = connection.as_str(),
+                    "delivery dropped: connection queue full or closed"
+                );
+            }
         }
     }
 }
@@ -200,16 +227,16 @@ fn deliver(channel: &mut Channel, users: &HashMap<String, String>, item: &Publis
 mod tests {
     use super::*;
 
-    fn connection(hub: &Hub, id: &str, user_meta: &str, channel: &str) -> mpsc::Receiver<Delivery> {
-        let (sender, receiver) = mpsc::channel(16);
+    fn connection(hub: &Hub, id: &str, user_meta: &str, channel: &str) -> Inbox {
+        let (outbox, inbox) = connection_queues();
         hub.set_user(id, Some(user_meta));
-        hub.subscribe(id, channel, &[SKIP_SELF.to_string()], sender);
-        receiver
+        hub.subscribe(id, channel, &[SKIP_SELF.to_string()], outbox);
+        inbox
     }
 
-    fn texts(receiver: &mut mpsc::Receiver<Delivery>) -> Vec<String> {
+    fn texts(inbox: &mut Inbox) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(Delivery::Text(text)) = receiver.try_recv() {
+        while let Ok(text) = inbox.frames.try_recv() {
             out.push(text);
         }
         out
@@ -267,13 +294,29 @@ mod tests {
         let mut a = connection(&hub, "a", "a", "connection:a");
         hub.publish(PublishItem::close("connection:a".into(), 4002, "replaced"));
         assert_eq!(
-            a.try_recv().unwrap(),
-            Delivery::Close {
+            a.closes.try_recv().unwrap(),
+            CloseRequest {
                 code: 4002,
                 reason: "replaced".into()
             }
         );
         hub.remove("a");
         assert_eq!(hub.subscriber_count("connection:a"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_frame_queue_never_swallows_a_close() {
+        let hub = Hub::default();
+        let mut a = connection(&hub, "a", "a", "connection:a");
+        for n in 0..CONNECTION_QUEUE + 10 {
+            hub.publish(PublishItem::direct("connection:a".into(), n.to_string()));
+        }
+        hub.publish(PublishItem::close(
+            "connection:a".into(),
+            4002,
+            "too many connections",
+        ));
+        assert_eq!(texts(&mut a).len(), CONNECTION_QUEUE);
+        assert_eq!(a.closes.try_recv().unwrap().code, 4002);
     }
 }

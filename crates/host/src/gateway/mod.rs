@@ -35,7 +35,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -192,12 +191,12 @@ impl Gateway {
             handshake: request.headers().clone(),
             peer,
         };
-        let (deliveries_tx, deliveries_rx) = mpsc::channel(hub::CONNECTION_QUEUE);
+        let (outbox, inbox) = hub::connection_queues();
         let mut state = ConnectionState {
             context,
             meta: BTreeMap::new(),
             keep_alive: None,
-            deliveries: deliveries_tx,
+            outbox,
         };
         let reply = self
             .client
@@ -264,7 +263,7 @@ impl Gateway {
                     let session = Session {
                         socket,
                         state,
-                        deliveries: deliveries_rx,
+                        inbox,
                         client,
                         hub,
                         ping_interval,

@@ -3,7 +3,7 @@
 //! become frames to the client. Pings reap dead peers; an abrupt end is reported as DISCONNECT.
 
 use super::app_client::{AppClient, AppReply, ConnectionContext};
-use super::hub::{Delivery, Hub};
+use super::hub::{CloseRequest, Hub, Inbox, Outbox};
 use futures_util::{SinkExt, StreamExt};
 use protocol::grip::{AppEvent, ControlMessage, classify};
 use protocol::ws_events::{Event, EventKind};
@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -19,6 +18,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Shortest keep-alive request interval honoured (a guard against a busy loop, not a policy).
 const MIN_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
+/// How long one write to the client may wait for room in its socket: a client that reads nothing
+/// for this long is dropped, so it cannot hold the session (and its queued frames) forever.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the session should do after processing a reply.
 #[derive(Debug, PartialEq, Eq)]
@@ -35,7 +38,7 @@ pub struct ConnectionState {
     pub context: ConnectionContext,
     pub meta: BTreeMap<String, String>,
     pub keep_alive: Option<Duration>,
-    pub deliveries: mpsc::Sender<Delivery>,
+    pub outbox: Outbox,
 }
 
 impl ConnectionState {
@@ -109,12 +112,7 @@ impl ConnectionState {
     fn control(&mut self, hub: &Hub, control: ControlMessage) {
         match control {
             ControlMessage::Subscribe { channel, filters } => {
-                hub.subscribe(
-                    &self.context.id,
-                    &channel,
-                    &filters,
-                    self.deliveries.clone(),
-                );
+                hub.subscribe(&self.context.id, &channel, &filters, self.outbox.clone());
             }
             ControlMessage::Unsubscribe { channel } => hub.unsubscribe(&self.context.id, &channel),
             ControlMessage::SetMeta { name, value } => self.set_meta(hub, &name, &value),
@@ -128,7 +126,7 @@ impl ConnectionState {
 pub struct Session<S> {
     pub socket: WebSocketStream<S>,
     pub state: ConnectionState,
-    pub deliveries: mpsc::Receiver<Delivery>,
+    pub inbox: Inbox,
     pub client: Arc<AppClient>,
     pub hub: Hub,
     pub ping_interval: Duration,
@@ -147,7 +145,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
 
     async fn serve(&mut self, pending: Vec<Message>, initial: Next) -> anyhow::Result<()> {
         for message in pending {
-            self.socket.send(message).await?;
+            self.send(message).await?;
         }
         if self.finish(initial).await? {
             return Ok(());
@@ -165,6 +163,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 }
             };
             tokio::select! {
+                // A close the app asked for goes first: it must not wait behind queued frames.
+                biased;
+                close = self.inbox.closes.recv() => {
+                    if let Some(CloseRequest { code, reason }) = close {
+                        self.finish(Next::Close(code, reason)).await?;
+                        let _ = self.call(&[Event::new(EventKind::Disconnect)]).await;
+                    }
+                    return Ok(());
+                }
                 frame = self.socket.next() => {
                     let event = match frame {
                         Some(Ok(Message::Text(text))) => Event::text(text.as_str()),
@@ -174,7 +181,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                             let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
                             // The app answers a CLOSE with CLOSE; the connection ends either way.
                             let _ = self.call(&[Event::close(code, &reason)]).await;
-                            let _ = self.socket.close(None).await;
+                            // Reading the client's close queued the reply that echoes its code;
+                            // write it out, so the client sees its own code and not 1006.
+                            let _ = tokio::time::timeout(SEND_TIMEOUT, self.socket.flush()).await;
                             return Ok(());
                         }
                         Some(Ok(Message::Frame(_))) => continue,
@@ -188,13 +197,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     let next = self.call(&[event]).await?;
                     if self.finish(next).await? { return Ok(()); }
                 }
-                delivery = self.deliveries.recv() => match delivery {
-                    Some(Delivery::Text(text)) => self.socket.send(Message::text(text)).await?,
-                    Some(Delivery::Close { code, reason }) => {
-                        self.finish(Next::Close(code, reason)).await?;
-                        let _ = self.call(&[Event::new(EventKind::Disconnect)]).await;
-                        return Ok(());
-                    }
+                frame = self.inbox.frames.recv() => match frame {
+                    Some(text) => self.send(Message::text(text)).await?,
                     None => return Ok(()),
                 },
                 _ = ping.tick() => {
@@ -204,7 +208,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         let _ = self.call(&[Event::new(EventKind::Disconnect)]).await;
                         return Ok(());
                     }
-                    self.socket.send(Message::Ping(Vec::new().into())).await?;
+                    self.send(Message::Ping(Vec::new().into())).await?;
                 }
                 () = keep_alive_due => {
                     idle_since = tokio::time::Instant::now();
@@ -232,9 +236,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let mut outgoing = Vec::new();
         let next = self.state.apply(&self.hub, &reply, events, &mut outgoing);
         for message in outgoing {
-            self.socket.send(message).await?;
+            self.send(message).await?;
         }
         Ok(next)
+    }
+
+    /// Writes one message, failing when the client leaves no room for [`SEND_TIMEOUT`].
+    async fn send(&mut self, message: Message) -> anyhow::Result<()> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(message)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => anyhow::bail!("the client read nothing for {SEND_TIMEOUT:?}"),
+        }
     }
 
     /// Acts on `next`; true when the connection is over.
@@ -246,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     code: CloseCode::from(code),
                     reason: reason.into(),
                 };
-                let _ = self.socket.close(Some(frame)).await;
+                let _ = tokio::time::timeout(SEND_TIMEOUT, self.socket.close(Some(frame))).await;
                 Ok(true)
             }
             Next::Drop => Ok(true),
