@@ -12,15 +12,16 @@
 //! Scope of the workload: each device edits the entities it created (concurrent edits of one entity
 //! are last-writer-wins, a separate matter), and makes only creates and updates while offline: the
 //! real client applies the server's state over an unsent offline delete or re-create (it sends its
-//! queue after its `SYNC_REQUEST`), which no server can repair; `clients/` addresses that.
+//! queue after its `SYNC_REQUEST`), which no server can repair (docs/delivery.md).
 
 use e2e::client_model::{ClientModel, LocalState, apply, iso};
 use e2e::device;
+use e2e::workload::{CLOCK, Owned, Rng, entity_id, mutation, now_ms, undo};
 use e2e::{HostConfig, app_manifest};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -34,182 +35,6 @@ const THRESHOLD_MS: i64 = 1_500;
 const REPLAY_WINDOW_SECONDS: u64 = 5;
 const USERS: usize = 3;
 const ACTIONS_PER_DEVICE: usize = 40;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
-/// xorshift64*: small, seedable, good enough to pick actions.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn between(&mut self, low: u64, high: u64) -> u64 {
-        low + self.below(high - low + 1)
-    }
-}
-
-/// `updatedAt` for every change of the run: strictly increasing, so a later edit is newer.
-static CLOCK: AtomicI64 = AtomicI64::new(0);
-
-fn next_version() -> i64 {
-    CLOCK.fetch_add(1, Ordering::SeqCst)
-}
-
-/// What one device has created, to pick its next edit from.
-#[derive(Default)]
-struct Owned {
-    entries: Vec<(String, bool)>,
-    pieces: Vec<(String, bool)>,
-    plans: Vec<(String, Vec<String>)>,
-    created: u64,
-}
-
-impl Owned {
-    fn new_id(&mut self, device: &str, kind: &str) -> String {
-        self.created += 1;
-        format!("{device}-{kind}{}", self.created)
-    }
-}
-
-fn entry(id: &str, version: i64) -> Value {
-    json!({"id": id, "duration": version % 90, "notes": format!("v{version}"), "updatedAt": iso(version), "createdAt": iso(version)})
-}
-
-fn piece(id: &str, version: i64) -> Value {
-    json!({"scoreId": id, "status": "learning", "practiceCount": version % 7, "updatedAt": version})
-}
-
-fn occurrence(id: &str, plan: &str, status: &str, version: i64) -> Value {
-    json!({"id": id, "planId": plan, "status": status, "updatedAt": iso(version)})
-}
-
-/// One random mutation of a device's own entities, and whether it deletes or re-creates one. Only
-/// entities `erasable` says yes to are deleted or re-created (none while offline).
-fn mutation(
-    rng: &mut Rng,
-    device: &str,
-    owned: &mut Owned,
-    erasable: &dyn Fn(&str) -> bool,
-) -> (Value, bool) {
-    let version = next_version();
-    let frame = |kind: &str, body: Value| {
-        let mut frame = json!({"type": kind, "timestamp": iso(now_ms())});
-        frame
-            .as_object_mut()
-            .unwrap()
-            .extend(body.as_object().unwrap().clone());
-        frame
-    };
-    let pick = |rng: &mut Rng, items: &[(String, bool)], live: bool, erase: bool| {
-        let candidates: Vec<usize> = (0..items.len())
-            .filter(|i| items[*i].1 == live && (!erase || erasable(&items[*i].0)))
-            .collect();
-        candidates
-            .get(rng.below(candidates.len() as u64) as usize)
-            .copied()
-    };
-    loop {
-        match rng.below(11) {
-            0 => {
-                let id = owned.new_id(device, "entry");
-                owned.entries.push((id.clone(), true));
-                return (
-                    frame("ENTRY_CREATED", json!({"entry": entry(&id, version)})),
-                    false,
-                );
-            }
-            1 | 2 => {
-                if let Some(index) = pick(rng, &owned.entries, true, false) {
-                    let entry = entry(&owned.entries[index].0, version);
-                    return (frame("ENTRY_UPDATED", json!({ "entry": entry })), false);
-                }
-            }
-            3 => {
-                if let Some(index) = pick(rng, &owned.entries, true, true) {
-                    owned.entries[index].1 = false;
-                    let id = &owned.entries[index].0;
-                    return (frame("ENTRY_DELETED", json!({ "entryId": id })), true);
-                }
-            }
-            4 => {
-                if let Some(index) = pick(rng, &owned.entries, false, true) {
-                    owned.entries[index].1 = true;
-                    let entry = entry(&owned.entries[index].0, version);
-                    return (frame("ENTRY_CREATED", json!({ "entry": entry })), true);
-                }
-            }
-            5 => {
-                let id = owned.new_id(device, "piece");
-                owned.pieces.push((id.clone(), true));
-                return (
-                    frame("PIECE_ADDED", json!({"piece": piece(&id, version)})),
-                    false,
-                );
-            }
-            6 => {
-                if let Some(index) = pick(rng, &owned.pieces, true, false) {
-                    let piece = piece(&owned.pieces[index].0, version);
-                    return (frame("PIECE_UPDATED", json!({ "piece": piece })), false);
-                }
-            }
-            7 => {
-                if let Some(index) = pick(rng, &owned.pieces, true, true) {
-                    owned.pieces[index].1 = false;
-                    let kind = ["PIECE_REMOVED", "PIECE_DISSOCIATED"][rng.below(2) as usize];
-                    let id = &owned.pieces[index].0;
-                    return (frame(kind, json!({ "scoreId": id })), true);
-                }
-            }
-            8 => {
-                let plan = owned.new_id(device, "plan");
-                let occurrences: Vec<String> =
-                    (0..=rng.below(2)).map(|n| format!("{plan}-o{n}")).collect();
-                owned.plans.push((plan.clone(), occurrences.clone()));
-                let listed: Vec<Value> = occurrences
-                    .iter()
-                    .map(|o| occurrence(o, &plan, "scheduled", version))
-                    .collect();
-                let plan = json!({"id": plan, "title": "t", "updatedAt": iso(version)});
-                let body = json!({"plan": plan, "occurrences": listed});
-                return (frame("PLAN_CREATED", body), false);
-            }
-            9 if !owned.plans.is_empty() => {
-                let (plan, occurrences) =
-                    &owned.plans[rng.below(owned.plans.len() as u64) as usize];
-                let listed: Vec<Value> = occurrences
-                    .iter()
-                    .map(|o| occurrence(o, plan, "scheduled", version))
-                    .collect();
-                let plan =
-                    json!({"id": plan, "title": format!("v{version}"), "updatedAt": iso(version)});
-                let body = json!({"plan": plan, "occurrences": listed});
-                return (frame("PLAN_UPDATED", body), false);
-            }
-            10 if !owned.plans.is_empty() => {
-                let (plan, occurrences) =
-                    &owned.plans[rng.below(owned.plans.len() as u64) as usize];
-                let id = &occurrences[rng.below(occurrences.len() as u64) as usize];
-                let body = json!({"occurrence": occurrence(id, plan, "completed", version)});
-                return (frame("PLAN_OCCURRENCE_COMPLETED", body), false);
-            }
-            _ => {}
-        }
-    }
-}
 
 type Socket = WebSocketStream<TcpStream>;
 
@@ -464,30 +289,6 @@ impl DeviceRun {
     }
 }
 
-/// The id of the entity a mutation frame changes.
-fn entity_id(frame: &Value) -> Option<String> {
-    let ids = [
-        &frame["entry"]["id"],
-        &frame["entryId"],
-        &frame["piece"]["scoreId"],
-        &frame["scoreId"],
-        &frame["plan"]["id"],
-        &frame["occurrence"]["id"],
-    ];
-    ids.into_iter()
-        .find_map(|id| id.as_str().map(str::to_string))
-}
-
-/// Forgets a delete or re-create that was not made after all.
-fn undo(owned: &mut Owned, frame: &Value) {
-    let Some(id) = entity_id(frame) else { return };
-    for (known, live) in owned.entries.iter_mut().chain(owned.pieces.iter_mut()) {
-        if *known == id {
-            *live = !*live;
-        }
-    }
-}
-
 /// Every frame in and out, for the failure message (lines naming a mismatched entity).
 static TRACE: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -608,7 +409,7 @@ async fn every_device_ends_with_the_servers_state_under_random_drops() {
                 model: ClientModel::new(THRESHOLD_MS),
                 socket: None,
                 owned: Owned::default(),
-                rng: Rng(rng.next() | 1),
+                rng: Rng(rng.next_u64() | 1),
                 stats: stats.clone(),
                 drains: Vec::new(),
                 snapshots: snapshots.clone(),

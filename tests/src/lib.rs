@@ -65,6 +65,8 @@ pub struct HostConfig {
     pub state_dir: Option<PathBuf>,
     /// Front the host with real Pushpin instead of its embedded gateway (`E2E_GATEWAY=pushpin`).
     pub through_pushpin: bool,
+    /// Let the embedded gateway listen where it does by default instead of on a free port.
+    pub default_gateway_address: bool,
 }
 
 impl HostConfig {
@@ -74,7 +76,14 @@ impl HostConfig {
             env: vec![("SPIN_VARIABLE_JWT_SECRET".into(), TEST_JWT_SECRET.into())],
             state_dir: None,
             through_pushpin: pushpin::enabled(),
+            default_gateway_address: false,
         }
+    }
+
+    /// The embedded gateway on its default address (127.0.0.1:8787), as `scripts/run` has it.
+    pub fn default_gateway_address(mut self) -> Self {
+        self.default_gateway_address = true;
+        self
     }
 
     pub fn through_pushpin(mut self, through_pushpin: bool) -> Self {
@@ -99,16 +108,17 @@ impl HostConfig {
 
     fn command(&self, state_dir: &Path, extra: &[&str]) -> Command {
         let mut command = Command::new(host_binary());
+        command.args([
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--publish-listen",
+            "127.0.0.1:0",
+        ]);
+        if !self.default_gateway_address {
+            command.args(["--gateway-listen", "127.0.0.1:0"]);
+        }
         command
-            .args([
-                "up",
-                "--listen",
-                "127.0.0.1:0",
-                "--gateway-listen",
-                "127.0.0.1:0",
-                "--publish-listen",
-                "127.0.0.1:0",
-            ])
             .args(extra)
             .arg("--manifest")
             .arg(&self.manifest)
@@ -214,6 +224,16 @@ impl HostConfig {
                 bail!("sync-host printed no Serving line");
             }
         }
+    }
+
+    /// Runs the host until it exits by itself; returns its exit status and stderr.
+    pub fn run_until_exit(self) -> anyhow::Result<(ExitStatus, String)> {
+        let state = tempfile::tempdir()?;
+        let output = self.command(state.path(), &[]).output()?;
+        Ok((
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        ))
     }
 
     /// Runs the host expecting it to refuse to start; returns its exit status and stderr.
@@ -418,6 +438,7 @@ impl Reply {
 pub mod client_model;
 pub mod device;
 pub mod pushpin;
+pub mod workload;
 
 /// Each Pushpin-fronted host's publish endpoint, by its client URL (for device readiness probes).
 static PUBLISH_URLS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, String>>> =

@@ -7,11 +7,17 @@
 use protocol::grip::{PublishItem, SKIP_SELF};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// How long an out-of-order item waits for its predecessor before it is delivered anyway.
 pub const SEQUENCE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a channel's sequencing state (its last id) outlives its last subscriber and its last
+/// publish. Without it, a device that subscribes to a channel nobody was on takes the first item it
+/// sees as in order, and an older item published a moment later (its request was slower) is then
+/// delivered after it — a stale create after a delete. Kept, the older one comes first.
+pub const SEQUENCE_LINGER: Duration = Duration::from_secs(60);
 
 /// Messages queued per connection before the hub starts dropping that connection's deliveries.
 pub const CONNECTION_QUEUE: usize = 256;
@@ -62,6 +68,19 @@ struct Channel {
     last_id: Option<String>,
     /// Items waiting for their predecessor, by `prev-id`.
     pending: BTreeMap<String, PublishItem>,
+    /// The last subscribe or publish.
+    active_at: Option<Instant>,
+}
+
+impl Channel {
+    /// Whether the channel's state is still needed.
+    fn live(&self, now: Instant) -> bool {
+        !self.subscribers.is_empty()
+            || !self.pending.is_empty()
+            || self
+                .active_at
+                .is_some_and(|at| now.duration_since(at) < SEQUENCE_LINGER)
+    }
 }
 
 #[derive(Default)]
@@ -83,10 +102,10 @@ impl Hub {
 
     pub fn subscribe(&self, connection: &str, channel: &str, filters: &[String], outbox: Outbox) {
         let skip_self = filters.iter().any(|f| f == SKIP_SELF);
-        self.lock()
-            .channels
-            .entry(channel.to_string())
-            .or_default()
+        let mut state = self.lock();
+        let entry = state.channels.entry(channel.to_string()).or_default();
+        entry.active_at = Some(Instant::now());
+        entry
             .subscribers
             .insert(connection.to_string(), Subscriber { outbox, skip_self });
     }
@@ -95,10 +114,8 @@ impl Hub {
         let mut state = self.lock();
         if let Some(entry) = state.channels.get_mut(channel) {
             entry.subscribers.remove(connection);
-            if entry.subscribers.is_empty() && entry.pending.is_empty() {
-                state.channels.remove(channel);
-            }
         }
+        prune(&mut state.channels);
     }
 
     /// Records the connection's `User` meta (what `skip-self` compares).
@@ -114,10 +131,10 @@ impl Hub {
     pub fn remove(&self, connection: &str) {
         let mut state = self.lock();
         state.users.remove(connection);
-        state.channels.retain(|_, channel| {
+        for channel in state.channels.values_mut() {
             channel.subscribers.remove(connection);
-            !channel.subscribers.is_empty() || !channel.pending.is_empty()
-        });
+        }
+        prune(&mut state.channels);
     }
 
     #[cfg(test)]
@@ -129,14 +146,19 @@ impl Hub {
     }
 
     /// Publishes one item: delivers it now, or holds it until its predecessor arrives (or
-    /// [`SEQUENCE_WAIT`] passes). Only channels with subscribers sequence, as in Pushpin.
+    /// [`SEQUENCE_WAIT`] passes). A sequenced item (one with an `id`) is tracked even on a channel
+    /// nobody is subscribed to, for [`SEQUENCE_LINGER`] (Pushpin sequences only while someone is
+    /// subscribed: `docs/gateways.md`).
     pub fn publish(&self, item: PublishItem) {
         let held = {
             let mut state = self.lock();
             let State { channels, users } = &mut *state;
-            let Some(channel) = channels.get_mut(&item.channel) else {
-                return;
+            let channel = match channels.get_mut(&item.channel) {
+                Some(channel) => channel,
+                None if item.id.is_some() => channels.entry(item.channel.clone()).or_default(),
+                None => return,
             };
+            channel.active_at = Some(Instant::now());
             let in_order = match (&item.prev_id, &channel.last_id) {
                 (Some(prev), Some(last)) => prev == last,
                 _ => true,
@@ -174,6 +196,12 @@ impl Hub {
             deliver_in_order(channel, users, &item);
         }
     }
+}
+
+/// Forgets channels whose state is no longer needed.
+fn prune(channels: &mut HashMap<String, Channel>) {
+    let now = Instant::now();
+    channels.retain(|_, channel| channel.live(now));
 }
 
 /// Delivers `item`, then every held item that was waiting for it, in turn.
@@ -302,6 +330,17 @@ mod tests {
         );
         hub.remove("a");
         assert_eq!(hub.subscriber_count("connection:a"), 0);
+    }
+
+    #[tokio::test]
+    async fn an_older_item_published_late_still_comes_first_on_a_channel_nobody_was_on() {
+        let hub = Hub::default();
+        // Seq 1 went out while no device was subscribed; seq 2's publish is slow, 3's is fast.
+        hub.publish(PublishItem::relay("user:u".into(), 1, None, "1".into()));
+        let mut b = connection(&hub, "b", "b", "user:u");
+        hub.publish(PublishItem::relay("user:u".into(), 3, None, "3".into()));
+        hub.publish(PublishItem::relay("user:u".into(), 2, None, "2".into()));
+        assert_eq!(texts(&mut b), ["2", "3"]);
     }
 
     #[tokio::test]

@@ -1,0 +1,128 @@
+//! Drop-in defaults for the Mirubato frontend (the seed's table): the gateway where the frontend's
+//! dev build connects, and per-`environment` defaults for origins, the API URL and the message rate
+//! whenever a variable is not set explicitly.
+
+use e2e::device::{self, Device};
+use e2e::{Host, HostConfig, app_manifest};
+
+/// The frontend dev server's origin (the seed's local `FRONTEND_URL`).
+const DEV_ORIGIN: &str = "http://www-mirubato.localhost:4000";
+
+/// The one test that takes the default address: the frontend's dev build connects to
+/// `ws://localhost:8787/sync/ws`, and plain HTTP on the same port reaches `/health`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_listens_where_the_frontends_dev_build_connects() {
+    let host = HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .default_gateway_address()
+        .start()
+        .unwrap();
+    assert_eq!(host.gateway_url, "ws://127.0.0.1:8787");
+    let token = device::token("alice", 3600);
+    let device = Device::try_connect("ws://127.0.0.1:8787", "alice", &token, Some(DEV_ORIGIN))
+        .await
+        .unwrap_or_else(|refusal| panic!("the dev origin was refused: {refusal:?}"));
+    assert_eq!(device.welcome["type"], "WELCOME");
+    let health = Host::agent()
+        .get("http://127.0.0.1:8787/health")
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(
+        (health["environment"].as_str(), health["apiUrl"].as_str()),
+        (Some("local"), Some("http://api-mirubato.localhost:9797"))
+    );
+}
+
+async fn origin_allowed(host: &Host, origin: &str) -> bool {
+    let token = device::token("alice", 3600);
+    match Device::try_connect(&host.gateway_url, "alice", &token, Some(origin)).await {
+        Ok(_) => true,
+        Err(refusal) => {
+            assert_eq!(
+                (refusal.status, refusal.body["error"].as_str()),
+                (403, Some("Origin not allowed"))
+            );
+            false
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_environment_has_its_own_origins_and_api_url() {
+    for (environment, allowed, refused, api) in [
+        (
+            "local",
+            vec![DEV_ORIGIN, "http://localhost:5173"],
+            vec!["https://mirubato.com"],
+            "http://api-mirubato.localhost:9797",
+        ),
+        (
+            "staging",
+            vec!["https://staging.mirubato.com"],
+            vec![DEV_ORIGIN, "http://localhost:5173", "https://mirubato.com"],
+            "https://api-staging.mirubato.com",
+        ),
+        (
+            "production",
+            vec!["https://mirubato.com"],
+            vec![DEV_ORIGIN, "https://staging.mirubato.com"],
+            "https://api.mirubato.com",
+        ),
+    ] {
+        let host = HostConfig::new(app_manifest())
+            .env("SPIN_VARIABLE_ENVIRONMENT", environment)
+            .start()
+            .unwrap();
+        let health = host.get("/health").json();
+        assert_eq!(health["environment"], environment);
+        assert_eq!(health["apiUrl"], api);
+        for origin in allowed {
+            assert!(
+                origin_allowed(&host, origin).await,
+                "{environment}: {origin}"
+            );
+        }
+        for origin in refused {
+            assert!(
+                !origin_allowed(&host, origin).await,
+                "{environment}: {origin}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explicit_settings_replace_the_environments_defaults() {
+    let host = HostConfig::new(app_manifest())
+        .env("SPIN_VARIABLE_ENVIRONMENT", "production")
+        .env("SPIN_VARIABLE_FRONTEND_URL", "https://beta.mirubato.test")
+        .env("SPIN_VARIABLE_API_URL", "https://api.beta.mirubato.test")
+        .start()
+        .unwrap();
+    assert_eq!(
+        host.get("/health").json()["apiUrl"],
+        "https://api.beta.mirubato.test"
+    );
+    assert!(origin_allowed(&host, "https://beta.mirubato.test").await);
+    assert!(!origin_allowed(&host, "https://mirubato.com").await);
+}
+
+#[test]
+fn an_unknown_environment_stops_startup_with_a_message() {
+    let (status, stderr) = HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .env("SPIN_VARIABLE_ENVIRONMENT", "prod")
+        .run_until_exit()
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(
+            "unknown environment `prod`: set `environment` to local, staging or production"
+        ),
+        "{stderr}"
+    );
+}
