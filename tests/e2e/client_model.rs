@@ -182,10 +182,11 @@ impl DeviceRun {
     }
 
     /// One edit by the device's user. A delete or re-create is made only on an entity last changed
-    /// on this connection, and only once a PING's PONG shows nothing the server sent earlier is
-    /// still on its way: the client applies any server frame over its own newer local delete (a
-    /// catch-up or replay read before it, a late relay of its previous connection's write), which
-    /// the server cannot undo — the race is the client's, as the module comment says.
+    /// on this connection, only once the server has closed the device's dropped connections (so
+    /// every frame sent on them is processed), and only once a PING's PONG shows nothing the server
+    /// sent earlier is still on its way: the client applies any server frame over its own newer
+    /// local delete (a catch-up or replay read before it, a late relay of its previous connection's
+    /// write), which the server cannot undo — the race is the client's (module comment).
     async fn change(&mut self, offline: bool) {
         let generation = self.generation;
         let touched = std::mem::take(&mut self.touched);
@@ -206,8 +207,12 @@ impl DeviceRun {
         self.publish_state();
     }
 
-    /// Sends a PING and handles frames until its PONG; false when the connection ended first.
+    /// Waits for the dropped connections to end, then sends a PING and handles frames until its
+    /// PONG; false when the connection ended first.
     async fn quiet(&mut self) -> bool {
+        for drain in std::mem::take(&mut self.drains) {
+            let _ = drain.await;
+        }
         let (pongs, generation) = (self.pongs, self.generation);
         self.send(json!({"type": "PING", "timestamp": iso(now_ms())}))
             .await;

@@ -163,7 +163,13 @@ impl Hub {
                 (Some(prev), Some(last)) => prev == last,
                 _ => true,
             };
-            if in_order {
+            if is_behind(item.id.as_deref(), channel.last_id.as_deref()) {
+                // Its successors went out already: waiting cannot restore the order, and taking
+                // it as the channel's last id would make every later item wait.
+                tracing::warn!(channel = item.channel.as_str(), "delivering a late item");
+                deliver(channel, users, &item);
+                None
+            } else if in_order {
                 deliver_in_order(channel, users, &item);
                 None
             } else {
@@ -216,8 +222,15 @@ fn deliver_in_order(channel: &mut Channel, users: &HashMap<String, String>, item
     }
 }
 
+/// Whether `id` comes before `last`: ids are opaque to GRIP, but when both are numbers (this app's
+/// seqs) their order is known.
+fn is_behind(id: Option<&str>, last: Option<&str>) -> bool {
+    let number = |id: Option<&str>| id.and_then(|id| id.parse::<u64>().ok());
+    matches!((number(id), number(last)), (Some(id), Some(last)) if id <= last)
+}
+
 fn deliver(channel: &mut Channel, users: &HashMap<String, String>, item: &PublishItem) {
-    if item.id.is_some() {
+    if item.id.is_some() && !is_behind(item.id.as_deref(), channel.last_id.as_deref()) {
         channel.last_id = item.id.clone();
     }
     let Some(message) = &item.formats.ws_message else {
@@ -341,6 +354,18 @@ mod tests {
         hub.publish(PublishItem::relay("user:u".into(), 3, None, "3".into()));
         hub.publish(PublishItem::relay("user:u".into(), 2, None, "2".into()));
         assert_eq!(texts(&mut b), ["2", "3"]);
+    }
+
+    /// A new user's two devices write at once and seq 2's publish beats seq 1's: seq 1 goes out
+    /// at once, and later items are not held behind it.
+    #[tokio::test]
+    async fn a_late_first_item_does_not_stall_the_channel() {
+        let hub = Hub::default();
+        let mut b = connection(&hub, "b", "b", "user:u");
+        hub.publish(PublishItem::relay("user:u".into(), 2, None, "2".into()));
+        hub.publish(PublishItem::relay("user:u".into(), 1, None, "1".into()));
+        hub.publish(PublishItem::relay("user:u".into(), 3, None, "3".into()));
+        assert_eq!(texts(&mut b), ["2", "1", "3"]);
     }
 
     #[tokio::test]
