@@ -54,6 +54,20 @@ pub fn fixture_manifest() -> PathBuf {
     workspace_root().join("tests/fixtures/spin.toml")
 }
 
+/// A manifest written for one test (`spin_manifest_version`, `[application]` and `body`) in a
+/// fresh directory, which lives as long as the returned guard. Wasm paths in `body` should be
+/// absolute (see [`wasm`]).
+pub fn temporary_manifest(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("spin.toml");
+    std::fs::write(
+        &path,
+        format!("spin_manifest_version = 2\n[application]\nname = \"t\"\n{body}"),
+    )
+    .expect("writing the manifest");
+    (dir, path)
+}
+
 /// A secret long enough for every rule the auth component will apply.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789abcdef";
 

@@ -2,9 +2,10 @@
 //! database and the `default` key-value store really answer, and whether auth is configured
 //! (`jwt_secret` set and long enough). Any failed check makes it a 503.
 
-wit_bindgen::generate!({ path: "../../wit", world: "health" });
+// `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
+wit_bindgen::generate!({ path: "../../wit", world: "health", generate_all });
 
-use mirubato::sync::auth;
+use mirubato::auth::auth;
 
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
