@@ -1,5 +1,6 @@
 //! Component dependencies composed at load (`tests/components/greeter*`): a client imports
-//! `fixture:greeter/greet`, satisfied by a `dependencies` entry, with Spin's inheritance rules.
+//! `fixture:greeter/greet` and `fixture:greeter/farewell`, both satisfied by one package-level
+//! `dependencies` entry (`fixture:greeter@0.1.0`), with Spin's inheritance rules.
 //! The fixture manifest uses the forms Spin 3.6 and 4 both accept; the Spin-4-only forms
 //! (`{ component = … }` with a per-dependency `inherit_configuration` list) get a manifest here.
 
@@ -10,6 +11,7 @@ fn dependency_inheriting_the_component_level_grants_reaches_them_all() {
     let host = HostConfig::new(fixture_manifest()).start().unwrap();
     let hello = host.get("/greet-inherit/hello?ada");
     assert_eq!((hello.status, hello.body.as_str()), (200, "Hello, ada!"));
+    assert_eq!(host.get("/greet-inherit/bye?ada").body, "Goodbye, ada!");
     // The dependency writes the importer's key-value store: counts persist across requests.
     assert_eq!(host.post("/greet-inherit/count", "").body, "1");
     assert_eq!(host.post("/greet-inherit/count", "").body, "2");
@@ -51,7 +53,7 @@ component = "greeter-partial"
 source = {client:?}
 key_value_stores = ["default"]
 variables = {{ greeting = "{{{{ greeting }}}}" }}
-dependencies = {{ "fixture:greeter/greet@0.1.0" = {{ component = "greeter", inherit_configuration = ["variables"] }} }}
+dependencies = {{ "fixture:greeter@0.1.0" = {{ component = "greeter", inherit_configuration = ["variables"] }} }}
 [component.greeter]
 source = {greeter:?}
 "#,

@@ -178,7 +178,8 @@ fn prepare(
             }
         };
         dependencies.push(DependencyWasm {
-            import: dependency.import.clone(),
+            key: dependency.key.clone(),
+            name: dependency.name.clone(),
             export: dependency.export.clone(),
             inherits: dependency.inherits.clone(),
             bytes: read_wasm(&path)?,
