@@ -1,16 +1,16 @@
 //! Loading an app: manifest → variables → per-component grants → composed, precompiled components
 //! ready to instantiate (`ProxyPre`) per request. Every mistake is reported here, at startup.
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::compose::{self, DependencyWasm};
 use crate::engine::CompileCache;
 use crate::key_value::{self, KeyValue};
 use crate::manifest::{DependencySource, Manifest};
-use crate::outbound_http::AllowedHosts;
 use crate::router::Router;
 use crate::sqlite::{self, Sqlite};
 use crate::state::{ComponentGrants, InstanceState};
 use crate::variables::{self, Variables};
-use crate::{bindings, deny};
+use crate::{bindings, deny, unavailable};
 use anyhow::{Context, bail};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -124,7 +124,7 @@ impl App {
         }
         Ok(Self {
             engine,
-            router: Router::new(routes),
+            router: Router::new(routes)?,
             components,
             variables,
         })
@@ -189,6 +189,7 @@ fn prepare(
     let compiled = cache.load(engine, &wasm)?;
     let mut linker = base_linker.clone();
     deny::link_denied_imports(&mut linker, engine, &compiled)?;
+    unavailable::link_unavailable_imports(&mut linker, engine, &compiled)?;
     let instance_pre = linker.instantiate_pre(&compiled).map_err(|error| {
         anyhow::anyhow!("{error:#}")
             .context("the host does not provide every import the component needs")

@@ -77,6 +77,14 @@ fn capability_of(import: &str) -> Option<(Capability, &'static str)> {
         "wasi:http/outgoing-handler" => {
             Some((Capability::AllowedOutboundHosts, "outgoing-handler"))
         }
+        // Sockets reach exactly the importer's `allowed_outbound_hosts`, as on Spin.
+        "wasi:sockets/tcp-create-socket" => {
+            Some((Capability::AllowedOutboundHosts, "tcp-create-socket"))
+        }
+        "wasi:sockets/udp-create-socket" => {
+            Some((Capability::AllowedOutboundHosts, "udp-create-socket"))
+        }
+        "wasi:sockets/ip-name-lookup" => Some((Capability::AllowedOutboundHosts, "ip-name-lookup")),
         _ => None,
     }
 }
@@ -270,5 +278,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(error.contains("satisfied by two dependencies"), "{error}");
+    }
+
+    #[test]
+    fn sockets_are_fenced_with_outbound_hosts() {
+        for import in [
+            "wasi:sockets/tcp-create-socket@0.2.0",
+            "wasi:sockets/udp-create-socket@0.2.6",
+            "wasi:sockets/ip-name-lookup@0.2.3",
+            "wasi:http/outgoing-handler@0.2.0",
+        ] {
+            assert_eq!(
+                capability_of(import).map(|(c, _)| c),
+                Some(Capability::AllowedOutboundHosts),
+                "{import}"
+            );
+        }
+        assert!(capability_of("wasi:sockets/tcp@0.2.0").is_none());
     }
 }

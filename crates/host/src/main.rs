@@ -5,6 +5,7 @@
 //! per-app state validated at startup and cheap per-instance state; one `bindgen!` (`bindings`);
 //! components composed with their dependencies (`compose`, `deny`) and precompiled once (`engine`).
 
+mod allowed_hosts;
 mod app;
 mod bindings;
 mod builder;
@@ -16,11 +17,14 @@ mod http_trigger;
 mod key_value;
 mod manifest;
 mod outbound_http;
+mod refuse;
 mod router;
 mod self_check;
+mod sockets;
 mod sqlite;
 mod sqlite_file;
 mod state;
+mod unavailable;
 mod variables;
 
 use anyhow::Context;

@@ -9,7 +9,7 @@ mod dependencies;
 pub use dependencies::{Capability, Dependency, DependencyName, DependencySource};
 
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -377,7 +377,7 @@ fn validate_triggers(
     triggers: &[HttpTrigger],
     components: &BTreeMap<String, Component>,
 ) -> Result<(), ManifestError> {
-    let mut routes = BTreeSet::new();
+    let mut routes: Vec<crate::router::RoutePattern> = Vec::new();
     for (index, trigger) in triggers.iter().enumerate() {
         let field = format!("trigger.http[{index}]");
         unsupported_if(
@@ -398,17 +398,25 @@ fn validate_triggers(
                 "{field}.component: no component `{component}` in the manifest"
             )));
         }
-        if let Route::Path(route) = &trigger.route {
-            if !route.starts_with('/') {
+        match &trigger.route {
+            Route::Path(route) => {
+                let pattern = crate::router::RoutePattern::parse(route)
+                    .map_err(|e| ManifestError::Invalid(format!("{field}.{e}")))?;
+                // Spin lets the last of two equal routes win and logs it; a duplicate is always a
+                // mistake, so this host refuses it.
+                if routes.contains(&pattern) {
+                    return Err(ManifestError::Invalid(format!(
+                        "{field}.route `{route}` is declared twice"
+                    )));
+                }
+                routes.push(pattern);
+            }
+            Route::Private { private: false } => {
                 return Err(ManifestError::Invalid(format!(
-                    "{field}.route `{route}` must start with `/`"
+                    "{field}.route must be a path or {{ private = true }}, not {{ private = false }}"
                 )));
             }
-            if !routes.insert(crate::router::normalize(route)) {
-                return Err(ManifestError::Invalid(format!(
-                    "{field}.route `{route}` is declared twice"
-                )));
-            }
+            Route::Private { private: true } => {}
         }
     }
     Ok(())

@@ -68,3 +68,28 @@ fn store_labels_other_than_default_are_refused() {
     let error = parse(&text).unwrap_err().to_string();
     assert!(error.contains("`cache` is not configured"), "{error}");
 }
+
+#[test]
+fn routes_follow_spin_patterns_and_private_must_be_true() {
+    let route = |r: &str| MINIMAL.replace("route = \"/a/...\"", &format!("route = {r}"));
+    assert!(parse(&route("\"/users/:id/...\"")).is_ok());
+    assert!(
+        parse(&route("\"relative\"")).is_ok(),
+        "Spin reads it as /relative"
+    );
+    assert!(parse(&route("{ private = true }")).is_ok());
+    let error = parse(&route("{ private = false }"))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("private = true"), "{error}");
+    let error = parse(&route("\"/users/:\"")).unwrap_err().to_string();
+    assert!(error.contains("needs a name"), "{error}");
+}
+
+#[test]
+fn a_route_declared_twice_is_refused() {
+    let text = format!("{MINIMAL}\n[[trigger.http]]\nroute = \"/a/\"\ncomponent = \"a\"\n")
+        .replace("route = \"/a/...\"", "route = \"/a\"");
+    let error = parse(&text).unwrap_err().to_string();
+    assert!(error.contains("declared twice"), "{error}");
+}
