@@ -27,6 +27,8 @@ pub struct LoadOptions {
     pub state_dir: Option<PathBuf>,
     /// Where precompiled components are cached; defaults to `<state dir>/compiled`.
     pub cache_dir: Option<PathBuf>,
+    /// How SQLite database files are opened.
+    pub sqlite_mode: sqlite::SqliteMode,
 }
 
 /// A component ready to serve requests.
@@ -65,6 +67,7 @@ impl App {
         ));
         let sqlite = Arc::new(sqlite::AppState::with_default_file(
             state_dir.join("sqlite_db.db"),
+            options.sqlite_mode,
         ));
         let cache = CompileCache::new(
             options

@@ -80,6 +80,11 @@ struct UpArgs {
     /// Serve HTTP triggers only, without the embedded gateway (e.g. behind Pushpin).
     #[arg(long)]
     no_gateway: bool,
+    /// How SQLite databases are opened: `wal` (pooled connections in WAL mode), or `spin` (as
+    /// Spin's default database: a new connection per open, the file's own journal mode) to
+    /// reproduce Spin's behaviour locally.
+    #[arg(long, value_enum, default_value_t = sqlite::SqliteMode::Wal, env = "SYNC_HOST_SQLITE_MODE")]
+    sqlite_mode: sqlite::SqliteMode,
 }
 
 fn main() -> std::process::ExitCode {
@@ -143,6 +148,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         variable_defaults,
         state_dir: args.state_dir,
         cache_dir: args.cache_dir,
+        sqlite_mode: args.sqlite_mode,
     };
     let app = Arc::new(app::App::load(&manifest, &options)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
