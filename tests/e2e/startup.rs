@@ -68,40 +68,6 @@ fn missing_component_file_says_how_to_build_it() {
 }
 
 #[test]
-fn dependency_matching_no_import_is_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = write_manifest(
-        dir.path(),
-        &format!(
-            "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = {:?}\ndependencies = {{ \"fixture:greeter/absent@0.1.0\" = {{ path = {:?} }} }}\n",
-            wasm("fixture_greeter_client"),
-            wasm("fixture_greeter"),
-        ),
-    );
-    expect_refusal(
-        HostConfig::new(manifest),
-        &["fixture:greeter/absent@0.1.0", "matches no import"],
-    );
-}
-
-#[test]
-fn dependency_component_with_its_own_grants_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = write_manifest(
-        dir.path(),
-        &format!(
-            "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = {:?}\ndependencies = {{ \"fixture:greeter/greet@0.1.0\" = {{ component = \"g\" }} }}\n[component.g]\nsource = {:?}\nkey_value_stores = [\"default\"]\n",
-            wasm("fixture_greeter_client"),
-            wasm("fixture_greeter"),
-        ),
-    );
-    expect_refusal(
-        HostConfig::new(manifest),
-        &["may not have their own resources"],
-    );
-}
-
-#[test]
 fn build_flag_runs_build_commands_before_loading() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = write_manifest(

@@ -54,6 +54,20 @@ pub fn fixture_manifest() -> PathBuf {
     workspace_root().join("tests/fixtures/spin.toml")
 }
 
+/// A manifest written for one test (`spin_manifest_version`, `[application]` and `body`) in a
+/// fresh directory, which lives as long as the returned guard. Wasm paths in `body` should be
+/// absolute (see [`wasm`]).
+pub fn temporary_manifest(body: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("spin.toml");
+    std::fs::write(
+        &path,
+        format!("spin_manifest_version = 2\n[application]\nname = \"t\"\n{body}"),
+    )
+    .expect("writing the manifest");
+    (dir, path)
+}
+
 /// A secret long enough for every rule the auth component will apply.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789abcdef";
 
@@ -236,18 +250,31 @@ impl HostConfig {
         ))
     }
 
-    /// Runs the host expecting it to refuse to start; returns its exit status and stderr.
+    /// Runs the host expecting it to refuse to start; returns its exit status and stderr. A host
+    /// that starts serving instead is stopped and reported, so the test fails rather than hangs.
     pub fn run_expecting_failure(self) -> anyhow::Result<(ExitStatus, String)> {
         let state = tempfile::tempdir()?;
-        let output = self.command(state.path(), &[]).output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if stdout.contains("Serving ") {
-            bail!("sync-host started although it should have refused: {stdout}");
+        let mut child = self.command(state.path(), &[]).spawn()?;
+        let mut stderr = child.stderr.take().expect("piped");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut line = String::new();
+        // Each read returns on a line or at EOF (the host exited): events, not timed waits.
+        while stdout.read_line(&mut line)? > 0 {
+            if line.contains("Serving ") {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("sync-host started although it should have refused: {line}");
+            }
+            line.clear();
         }
-        Ok((
-            output.status,
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        ))
+        let status = child.wait()?;
+        let stderr = stderr.join().unwrap_or_default();
+        Ok((status, stderr))
     }
 }
 

@@ -1,9 +1,10 @@
 //! The wasm export: variables in, WIT types out.
 
-wit_bindgen::generate!({ path: "../../wit", world: "auth-provider" });
+// `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
+wit_bindgen::generate!({ path: "../../wit", world: "auth-provider", generate_all });
 
 use crate::rules::{self, AuthConfig};
-use exports::mirubato::sync::auth::{AuthError, BroadcastClaims, Claims, Guest};
+use exports::mirubato::auth::auth::{AuthError, BroadcastClaims, Claims, Guest};
 
 struct Auth;
 

@@ -1,4 +1,4 @@
-//! `components/auth`: exports `mirubato:sync/auth`. The rules live in [`rules`] (pure, tested
+//! `components/auth`: exports `mirubato:auth/auth`. The rules live in [`rules`] (pure, tested
 //! natively); the component only reads its variables and maps results to the WIT types.
 
 pub mod rules;

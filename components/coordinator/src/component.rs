@@ -1,13 +1,15 @@
 //! The wasm adapter: Spin's SQLite, key-value and variables, the auth and rate-limit imports, and
 //! outbound HTTP for publishing, behind the [`Services`] the handler uses.
 
-wit_bindgen::generate!({ path: "../../wit", world: "coordinator" });
+// `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
+wit_bindgen::generate!({ path: "../../wit", world: "coordinator", generate_all });
 
 use crate::config::Config;
 use crate::grip_sig::GripSigConfig;
 use crate::handler::{Coordinator, Identity, Outcome, RateDecision, Services, WsRequest};
 use crate::sql::{Rows, Sql, SqlValue};
-use mirubato::sync::{auth, rate_limit};
+use mirubato::auth::auth;
+use mirubato::rate_limit::rate_limit;
 use protocol::grip::{PublishItem, PublishRequest};
 use serde_json::json;
 use spin_sdk::http::{Method, Request, Response, send};

@@ -5,6 +5,10 @@
 //! allocated and held until commit, so seqs are dense and commit order is seq order — the original
 //! service's out-of-order commits cannot happen. Nothing is acknowledged before `COMMIT` returns,
 //! and a failure rolls everything back.
+//!
+//! Spin-safe: the migration puts the database in WAL mode itself (Spin's default database starts
+//! with a rollback journal, where readers and writers block each other), and an operation that
+//! meets another connection's lock is retried for a bounded time ([`busy`]).
 
 use crate::sql::{Rows, Sql, SqlValue};
 use protocol::catch_up::Row;
@@ -17,6 +21,8 @@ use serde_json::Value;
 pub struct StoreError(pub String);
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+mod busy;
 
 /// Migrations in order; each runs once, in its own transaction, recorded in `schema_version`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -58,14 +64,19 @@ fn first_i64(rows: &Rows) -> Option<i64> {
     rows.first()?.first()?.as_i64()
 }
 
-/// Applies every pending migration. Safe to call on every request and from concurrent instances:
-/// each migration re-checks the version under the write lock.
+/// Applies every pending migration, after switching the database to WAL. Safe to call on every
+/// request and from concurrent instances: each migration re-checks the version under the write
+/// lock.
 pub fn migrate(db: &dyn Sql, now_ms: i64) -> Result<()> {
-    run(
-        db,
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        &[],
-    )?;
+    use_wal(db);
+    busy::retry("migration", busy::BUDGET, || {
+        run(
+            db,
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            &[],
+        )
+        .map(drop)
+    })?;
     let current = || -> Result<usize> {
         Ok(first_i64(&run(
             db,
@@ -74,27 +85,60 @@ pub fn migrate(db: &dyn Sql, now_ms: i64) -> Result<()> {
         )?)
         .unwrap_or(0) as usize)
     };
-    if current()? >= MIGRATIONS.len() {
+    if busy::retry("migration", busy::BUDGET, current)? >= MIGRATIONS.len() {
         return Ok(());
     }
     for (index, statements) in MIGRATIONS.iter().enumerate() {
         let version = index + 1;
-        in_transaction(db, || {
-            if current()? >= version {
-                return Ok(());
-            }
-            for statement in *statements {
-                run(db, statement, &[])?;
-            }
-            run(
-                db,
-                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                &[(version as i64).into(), now_ms.into()],
-            )?;
-            Ok(())
+        busy::retry("migration", busy::BUDGET, || {
+            in_transaction(db, || {
+                if current()? >= version {
+                    return Ok(());
+                }
+                for statement in *statements {
+                    run(db, statement, &[])?;
+                }
+                run(
+                    db,
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    &[(version as i64).into(), now_ms.into()],
+                )?;
+                Ok(())
+            })
         })?;
     }
     Ok(())
+}
+
+/// The journal mode SQLite reports, lower case (`delete`, `wal`, …), if it reports one.
+fn journal_mode(db: &dyn Sql) -> Option<String> {
+    let rows = db.execute("PRAGMA journal_mode", &[]).ok()?;
+    Some(rows.first()?.first()?.as_str()?.to_ascii_lowercase())
+}
+
+/// Puts a local database file in WAL mode, where readers never wait for the writer and the writer
+/// never waits for readers. The mode is stored in the file, so this is a cheap check once done.
+/// Anything else — an in-memory database, a remote libSQL one without the pragma, a switch that
+/// keeps meeting other connections' locks — leaves the mode as it is: writes still work, retried
+/// on locks, and the next request tries again.
+fn use_wal(db: &dyn Sql) {
+    if !matches!(
+        journal_mode(db).as_deref(),
+        Some("delete" | "truncate" | "persist")
+    ) {
+        return;
+    }
+    let switched = busy::retry("switching the database to WAL", busy::BUDGET, || {
+        run(db, "PRAGMA journal_mode = WAL", &[])
+    });
+    if let Ok(rows) = switched {
+        let mode = rows
+            .first()
+            .and_then(|row| row.first()?.as_str().map(str::to_string));
+        if mode.as_deref() != Some("wal") {
+            eprintln!("coordinator: the database stays in {mode:?} journal mode (WAL refused)");
+        }
+    }
 }
 
 /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on any error.
@@ -136,6 +180,20 @@ pub struct Stream {
 /// Applies `mutation` for `user`. `new_epoch` names the stream if this is its first write, and
 /// `seq_base` is its first seq minus one (above the original service's counter when migrating).
 pub fn apply(
+    db: &dyn Sql,
+    user: &str,
+    mutation: &Mutation,
+    new_epoch: &str,
+    seq_base: u64,
+    now_ms: i64,
+) -> Result<Applied> {
+    busy::retry("sync write", busy::BUDGET, || {
+        apply_once(db, user, mutation, new_epoch, seq_base, now_ms)
+    })
+}
+
+/// One attempt at [`apply`]: committed, or rolled back whatever happened.
+fn apply_once(
     db: &dyn Sql,
     user: &str,
     mutation: &Mutation,
@@ -254,12 +312,14 @@ fn write(
 
 /// The user's stream, created (with `new_epoch`, head `seq_base`) if it has none yet.
 pub fn ensure_stream(db: &dyn Sql, user: &str, new_epoch: &str, seq_base: u64) -> Result<Stream> {
-    run(
-        db,
-        "INSERT INTO streams (user_id, epoch, last_seq) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
-        &[user.into(), new_epoch.into(), (seq_base as i64).into()],
-    )?;
-    stream(db, user)?.ok_or_else(|| StoreError("stream missing right after insert".into()))
+    busy::retry("creating a stream", busy::BUDGET, || {
+        run(
+            db,
+            "INSERT INTO streams (user_id, epoch, last_seq) VALUES (?, ?, ?) ON CONFLICT (user_id) DO NOTHING",
+            &[user.into(), new_epoch.into(), (seq_base as i64).into()],
+        )?;
+        stream(db, user)?.ok_or_else(|| StoreError("stream missing right after insert".into()))
+    })
 }
 
 /// The user's stream, if it has one.
@@ -287,6 +347,16 @@ pub enum Since {
 /// Every entity of `user` changed since `since`, at its latest state, with the stream head,
 /// read in one transaction so the head and the rows agree.
 pub fn changes_since(db: &dyn Sql, user: &str, since: Since) -> Result<(Option<Stream>, Vec<Row>)> {
+    busy::retry("catch-up read", busy::BUDGET, || {
+        changes_since_once(db, user, since)
+    })
+}
+
+fn changes_since_once(
+    db: &dyn Sql,
+    user: &str,
+    since: Since,
+) -> Result<(Option<Stream>, Vec<Row>)> {
     run(db, "BEGIN", &[])?;
     let read = || -> Result<(Option<Stream>, Vec<Row>)> {
         let head = stream(db, user)?;
@@ -327,12 +397,14 @@ pub fn changes_since(db: &dyn Sql, user: &str, since: Since) -> Result<(Option<S
 
 /// Forgets idempotency keys applied before `before_ms` (retries older than that are new writes).
 pub fn prune_applied_events(db: &dyn Sql, before_ms: i64) -> Result<()> {
-    run(
-        db,
-        "DELETE FROM applied_events WHERE applied_at < ?",
-        &[before_ms.into()],
-    )
-    .map(drop)
+    busy::retry("pruning event ids", busy::BUDGET, || {
+        run(
+            db,
+            "DELETE FROM applied_events WHERE applied_at < ?",
+            &[before_ms.into()],
+        )
+        .map(drop)
+    })
 }
 
 #[cfg(test)]

@@ -17,6 +17,12 @@ impl Db {
             .unwrap();
         Db(connection)
     }
+
+    /// A connection as Spin's default database gives one: the file's own journal mode (a rollback
+    /// journal for a new file) and rusqlite's default busy timeout.
+    pub fn open_like_spin(path: &std::path::Path) -> Self {
+        Db(rusqlite::Connection::open(path).unwrap())
+    }
 }
 
 impl Sql for Db {

@@ -3,9 +3,10 @@
 //! (`jwt_secret` set and long enough), and whether `environment` is one of the three. Any failed
 //! check makes it a 503; the host's startup probe stops startup on a failed `config` check.
 
-wit_bindgen::generate!({ path: "../../wit", world: "health" });
+// `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
+wit_bindgen::generate!({ path: "../../wit", world: "health", generate_all });
 
-use mirubato::sync::auth;
+use mirubato::auth::auth;
 
 use protocol::environment::{Environment, or_default};
 use serde_json::{Value, json};

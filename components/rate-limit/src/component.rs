@@ -1,9 +1,10 @@
 //! The wasm export: variables and the key-value store in, a decision out.
 
-wit_bindgen::generate!({ path: "../../wit", world: "rate-limiter" });
+// `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
+wit_bindgen::generate!({ path: "../../wit", world: "rate-limiter", generate_all });
 
 use crate::gcra::{self, GcraError, Limit};
-use exports::mirubato::sync::rate_limit::{Decision, Guest, RateLimitError};
+use exports::mirubato::rate_limit::rate_limit::{Decision, Guest, RateLimitError};
 use spin_sdk::{key_value, variables};
 
 /// Where each key's TAT lives in the `default` store.

@@ -1,4 +1,4 @@
-//! `components/rate-limit`: exports `mirubato:sync/rate-limit`, a generic cell rate algorithm
+//! `components/rate-limit`: exports `mirubato:rate-limit/rate-limit`, a generic cell rate algorithm
 //! (GCRA) per key with its one number of state — the theoretical arrival time (TAT) — kept in the
 //! `default` key-value store, because a Spin instance keeps no memory between requests.
 //!

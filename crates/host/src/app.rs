@@ -1,16 +1,16 @@
 //! Loading an app: manifest → variables → per-component grants → composed, precompiled components
 //! ready to instantiate (`ProxyPre`) per request. Every mistake is reported here, at startup.
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::compose::{self, DependencyWasm};
 use crate::engine::CompileCache;
 use crate::key_value::{self, KeyValue};
 use crate::manifest::{DependencySource, Manifest};
-use crate::outbound_http::AllowedHosts;
 use crate::router::Router;
 use crate::sqlite::{self, Sqlite};
 use crate::state::{ComponentGrants, InstanceState};
 use crate::variables::{self, Variables};
-use crate::{bindings, deny};
+use crate::{bindings, deny, unavailable};
 use anyhow::{Context, bail};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ pub struct LoadOptions {
     pub state_dir: Option<PathBuf>,
     /// Where precompiled components are cached; defaults to `<state dir>/compiled`.
     pub cache_dir: Option<PathBuf>,
+    /// How SQLite database files are opened.
+    pub sqlite_mode: sqlite::SqliteMode,
 }
 
 /// A component ready to serve requests.
@@ -65,6 +67,7 @@ impl App {
         ));
         let sqlite = Arc::new(sqlite::AppState::with_default_file(
             state_dir.join("sqlite_db.db"),
+            options.sqlite_mode,
         ));
         let cache = CompileCache::new(
             options
@@ -124,7 +127,7 @@ impl App {
         }
         Ok(Self {
             engine,
-            router: Router::new(routes),
+            router: Router::new(routes)?,
             components,
             variables,
         })
@@ -178,7 +181,8 @@ fn prepare(
             }
         };
         dependencies.push(DependencyWasm {
-            import: dependency.import.clone(),
+            key: dependency.key.clone(),
+            name: dependency.name.clone(),
             export: dependency.export.clone(),
             inherits: dependency.inherits.clone(),
             bytes: read_wasm(&path)?,
@@ -188,6 +192,7 @@ fn prepare(
     let compiled = cache.load(engine, &wasm)?;
     let mut linker = base_linker.clone();
     deny::link_denied_imports(&mut linker, engine, &compiled)?;
+    unavailable::link_unavailable_imports(&mut linker, engine, &compiled)?;
     let instance_pre = linker.instantiate_pre(&compiled).map_err(|error| {
         anyhow::anyhow!("{error:#}")
             .context("the host does not provide every import the component needs")

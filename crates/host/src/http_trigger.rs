@@ -140,17 +140,42 @@ fn set_spin_headers<B>(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let values = [
-        ("spin-full-url", format!("http://{host}{path_and_query}")),
-        ("spin-path-info", route.path_info.clone()),
-        ("spin-matched-route", route.raw_route.to_string()),
-        ("spin-raw-component-route", route.raw_route.to_string()),
-        ("spin-component-route", route.component_route.to_string()),
-        ("spin-base-path", "/".to_string()),
-        ("spin-client-addr", peer.to_string()),
+    let mut values = vec![
+        (
+            "spin-full-url".to_string(),
+            format!("http://{host}{path_and_query}"),
+        ),
+        ("spin-path-info".to_string(), route.path_info.clone()),
+        (
+            "spin-matched-route".to_string(),
+            route.matched_route.clone(),
+        ),
+        (
+            "spin-raw-component-route".to_string(),
+            route.raw_route.to_string(),
+        ),
+        (
+            "spin-component-route".to_string(),
+            route.component_route.to_string(),
+        ),
+        ("spin-base-path".to_string(), "/".to_string()),
+        ("spin-client-addr".to_string(), peer.to_string()),
     ];
+    // Spin's header name for `:user_id` is `spin-path-match-user-id`.
+    values.extend(route.params.iter().map(|(name, value)| {
+        (
+            format!(
+                "spin-path-match-{}",
+                name.to_ascii_lowercase().replace('_', "-")
+            ),
+            value.clone(),
+        )
+    }));
     for (name, value) in values {
-        if let Ok(value) = HeaderValue::try_from(value) {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::try_from(name),
+            HeaderValue::try_from(value),
+        ) {
             request.headers_mut().insert(name, value);
         }
     }

@@ -5,6 +5,7 @@
 //! per-app state validated at startup and cheap per-instance state; one `bindgen!` (`bindings`);
 //! components composed with their dependencies (`compose`, `deny`) and precompiled once (`engine`).
 
+mod allowed_hosts;
 mod app;
 mod bindings;
 mod builder;
@@ -16,11 +17,14 @@ mod http_trigger;
 mod key_value;
 mod manifest;
 mod outbound_http;
+mod refuse;
 mod router;
 mod self_check;
+mod sockets;
 mod sqlite;
 mod sqlite_file;
 mod state;
+mod unavailable;
 mod variables;
 
 use anyhow::Context;
@@ -77,6 +81,11 @@ struct UpArgs {
     /// Serve HTTP triggers only, without the embedded gateway (e.g. behind Pushpin).
     #[arg(long)]
     no_gateway: bool,
+    /// How SQLite databases are opened: `wal` (pooled connections in WAL mode), or `spin` (as
+    /// Spin's default database: a new connection per open, the file's own journal mode) to
+    /// reproduce Spin's behaviour locally.
+    #[arg(long, value_enum, default_value_t = sqlite::SqliteMode::Wal, env = "SYNC_HOST_SQLITE_MODE")]
+    sqlite_mode: sqlite::SqliteMode,
 }
 
 fn main() -> std::process::ExitCode {
@@ -140,6 +149,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         variable_defaults,
         state_dir: args.state_dir,
         cache_dir: args.cache_dir,
+        sqlite_mode: args.sqlite_mode,
     };
     let app = Arc::new(app::App::load(&manifest, &options)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -4,8 +4,12 @@
 //! implement (files, AI models, registry dependencies, …) are refused by name too, so an app never
 //! silently runs with less than its manifest asks for.
 
+mod dependencies;
+
+pub use dependencies::{Capability, Dependency, DependencyName, DependencySource};
+
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -176,55 +180,6 @@ impl Commands {
     }
 }
 
-/// Which of the importing component's grants a dependency may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Capability {
-    Variables,
-    KeyValueStores,
-    SqliteDatabases,
-    AllowedOutboundHosts,
-}
-
-impl Capability {
-    const ALL: [Capability; 4] = [
-        Capability::Variables,
-        Capability::KeyValueStores,
-        Capability::SqliteDatabases,
-        Capability::AllowedOutboundHosts,
-    ];
-
-    fn from_config_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.config_key() == key)
-    }
-
-    pub fn config_key(self) -> &'static str {
-        match self {
-            Capability::Variables => "variables",
-            Capability::KeyValueStores => "key_value_stores",
-            Capability::SqliteDatabases => "sqlite_databases",
-            Capability::AllowedOutboundHosts => "allowed_outbound_hosts",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Dependency {
-    /// The import it satisfies, e.g. `mirubato:sync/auth@0.1.0`.
-    pub import: String,
-    pub source: DependencySource,
-    /// The dependency's export to use; defaults to the import name.
-    pub export: Option<String>,
-    pub inherits: BTreeSet<Capability>,
-}
-
-#[derive(Debug, Clone)]
-pub enum DependencySource {
-    /// A wasm file, relative to the manifest directory.
-    Path(PathBuf),
-    /// Another component of this manifest; its binary is composed in.
-    AppComponent(String),
-}
-
 impl Manifest {
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
@@ -285,7 +240,7 @@ impl Manifest {
             validate_component(id, component, &variables)?;
         }
         validate_triggers(&http_triggers, &components)?;
-        validate_dependency_components(&components)?;
+        dependencies::validate_component_references(&components)?;
         Ok(Self {
             dir,
             application,
@@ -414,101 +369,15 @@ fn validate_component(
             )));
         }
     }
-    let inherit_all = component
-        .dependencies_inherit_configuration
-        .unwrap_or(false);
-    let mut resolved = Vec::new();
-    for (import, value) in &component.dependencies {
-        resolved.push(parse_dependency(id, import, value, inherit_all)?);
-    }
-    component.resolved_dependencies = resolved;
+    component.resolved_dependencies = dependencies::parse_all(id, component)?;
     Ok(())
-}
-
-fn parse_dependency(
-    component: &str,
-    import: &str,
-    value: &toml::Value,
-    inherit_all: bool,
-) -> Result<Dependency, ManifestError> {
-    let field = format!("component.{component}.dependencies.\"{import}\"");
-    let table = value.as_table().ok_or_else(|| ManifestError::Unsupported {
-        field: field.clone(),
-        why: "registry version requirements are not supported; use { path = \"…\" } or { component = \"…\" }",
-    })?;
-    if !import.contains(':') || !import.contains('/') {
-        return Err(ManifestError::Unsupported {
-            field,
-            why: "only interface names (`ns:pkg/interface@version`) are supported as dependency keys",
-        });
-    }
-    let mut source = None;
-    let mut export = None;
-    let mut inherits: BTreeSet<Capability> = if inherit_all {
-        Capability::ALL.into_iter().collect()
-    } else {
-        BTreeSet::new()
-    };
-    for (key, value) in table {
-        let string = || {
-            value
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| ManifestError::Invalid(format!("{field}.{key} must be a string")))
-        };
-        match key.as_str() {
-            "path" => source = Some(DependencySource::Path(PathBuf::from(string()?))),
-            "component" => source = Some(DependencySource::AppComponent(string()?)),
-            "export" => export = Some(string()?),
-            "inherit_configuration" => inherits = parse_inherit(&field, value)?,
-            "version" | "registry" | "package" | "url" | "digest" => {
-                return Err(ManifestError::Unsupported {
-                    field: format!("{field}.{key}"),
-                    why: "registry and URL dependencies are not supported; use { path = \"…\" } or { component = \"…\" }",
-                });
-            }
-            other => {
-                return Err(ManifestError::Invalid(format!(
-                    "{field}: unknown field `{other}`"
-                )));
-            }
-        }
-    }
-    let source = source
-        .ok_or_else(|| ManifestError::Invalid(format!("{field} needs `path` or `component`")))?;
-    Ok(Dependency {
-        import: import.to_string(),
-        source,
-        export,
-        inherits,
-    })
-}
-
-fn parse_inherit(field: &str, value: &toml::Value) -> Result<BTreeSet<Capability>, ManifestError> {
-    match value {
-        toml::Value::Boolean(true) => Ok(Capability::ALL.into_iter().collect()),
-        toml::Value::Boolean(false) => Ok(BTreeSet::new()),
-        toml::Value::Array(keys) => keys
-            .iter()
-            .map(|key| {
-                key.as_str().and_then(Capability::from_config_key).ok_or_else(|| {
-                    ManifestError::Invalid(format!(
-                        "{field}.inherit_configuration: `{key}` is not one of variables, key_value_stores, sqlite_databases, allowed_outbound_hosts"
-                    ))
-                })
-            })
-            .collect(),
-        _ => Err(ManifestError::Invalid(format!(
-            "{field}.inherit_configuration must be true, false or a list of configuration keys"
-        ))),
-    }
 }
 
 fn validate_triggers(
     triggers: &[HttpTrigger],
     components: &BTreeMap<String, Component>,
 ) -> Result<(), ManifestError> {
-    let mut routes = BTreeSet::new();
+    let mut routes: Vec<crate::router::RoutePattern> = Vec::new();
     for (index, trigger) in triggers.iter().enumerate() {
         let field = format!("trigger.http[{index}]");
         unsupported_if(
@@ -529,177 +398,29 @@ fn validate_triggers(
                 "{field}.component: no component `{component}` in the manifest"
             )));
         }
-        if let Route::Path(route) = &trigger.route {
-            if !route.starts_with('/') {
+        match &trigger.route {
+            Route::Path(route) => {
+                let pattern = crate::router::RoutePattern::parse(route)
+                    .map_err(|e| ManifestError::Invalid(format!("{field}.{e}")))?;
+                // Spin lets the last of two equal routes win and logs it; a duplicate is always a
+                // mistake, so this host refuses it.
+                if routes.contains(&pattern) {
+                    return Err(ManifestError::Invalid(format!(
+                        "{field}.route `{route}` is declared twice"
+                    )));
+                }
+                routes.push(pattern);
+            }
+            Route::Private { private: false } => {
                 return Err(ManifestError::Invalid(format!(
-                    "{field}.route `{route}` must start with `/`"
+                    "{field}.route must be a path or {{ private = true }}, not {{ private = false }}"
                 )));
             }
-            if !routes.insert(crate::router::normalize(route)) {
-                return Err(ManifestError::Invalid(format!(
-                    "{field}.route `{route}` is declared twice"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Spin's rule: "Dependencies may not have their own resources or permissions". A component used as
-/// a dependency reaches stores, variables and hosts only through its importer's inheritance.
-fn validate_dependency_components(
-    components: &BTreeMap<String, Component>,
-) -> Result<(), ManifestError> {
-    for (importer, component) in components {
-        for dependency in &component.resolved_dependencies {
-            let DependencySource::AppComponent(id) = &dependency.source else {
-                continue;
-            };
-            let Some(dep) = components.get(id) else {
-                return Err(ManifestError::Invalid(format!(
-                    "component.{importer}.dependencies.\"{}\": no component `{id}` in the manifest",
-                    dependency.import
-                )));
-            };
-            if id == importer {
-                return Err(ManifestError::Invalid(format!(
-                    "component `{importer}` cannot depend on itself"
-                )));
-            }
-            let own = [
-                ("variables", !dep.variables.is_empty()),
-                ("environment", !dep.environment.is_empty()),
-                ("key_value_stores", !dep.key_value_stores.is_empty()),
-                ("sqlite_databases", !dep.sqlite_databases.is_empty()),
-                (
-                    "allowed_outbound_hosts",
-                    !dep.allowed_outbound_hosts.is_empty(),
-                ),
-                ("dependencies", !dep.resolved_dependencies.is_empty()),
-            ];
-            if let Some((field, _)) = own.iter().find(|(_, present)| *present) {
-                return Err(ManifestError::Invalid(format!(
-                    "component `{id}` is a dependency of `{importer}` but declares `{field}`: dependencies may not have their own resources or permissions; declare them on `{importer}` and set inherit_configuration"
-                )));
-            }
+            Route::Private { private: true } => {}
         }
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = r#"
-spin_manifest_version = 2
-[application]
-name = "t"
-[variables]
-greeting = { default = "hi" }
-token = { required = true, secret = true }
-[[trigger.http]]
-route = "/a/..."
-component = "a"
-[component.a]
-source = "a.wasm"
-variables = { g = "{{ greeting }}!" }
-key_value_stores = ["default"]
-"#;
-
-    fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        Manifest::parse(text, PathBuf::from("."))
-    }
-
-    #[test]
-    fn minimal_manifest_parses() {
-        let manifest = parse(MINIMAL).unwrap();
-        assert_eq!(manifest.http_triggers.len(), 1);
-        assert_eq!(manifest.components["a"].source_path(), "a.wasm");
-        assert!(manifest.variables["token"].required);
-    }
-
-    #[test]
-    fn unknown_field_is_named() {
-        let text = MINIMAL.replace("source = \"a.wasm\"", "source = \"a.wasm\"\nsourse = 1");
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(error.contains("sourse"), "{error}");
-    }
-
-    #[test]
-    fn unsupported_spin_field_is_named() {
-        let text = MINIMAL.replace(
-            "source = \"a.wasm\"",
-            "source = \"a.wasm\"\nfiles = [\"x\"]",
-        );
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(error.contains("component.a.files"), "{error}");
-    }
-
-    #[test]
-    fn other_trigger_types_are_refused() {
-        let text = format!("{MINIMAL}\n[[trigger.redis]]\nchannel = \"c\"\ncomponent = \"a\"\n");
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(error.contains("trigger.redis"), "{error}");
-    }
-
-    #[test]
-    fn undeclared_variable_reference_is_refused() {
-        let text = MINIMAL.replace("{{ greeting }}", "{{ greting }}");
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(error.contains("greting"), "{error}");
-    }
-
-    #[test]
-    fn dependency_with_own_resources_is_refused() {
-        let text = format!(
-            "{MINIMAL}\n[component.a.dependencies]\n\"x:y/z@0.1.0\" = {{ component = \"b\" }}\n[component.b]\nsource = \"b.wasm\"\nkey_value_stores = [\"default\"]\n"
-        );
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(
-            error.contains("may not have their own resources"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn inherit_configuration_forms() {
-        let text = format!(
-            "{MINIMAL}\n[component.a.dependencies]\n\"x:y/z@0.1.0\" = {{ path = \"z.wasm\", inherit_configuration = [\"variables\"] }}\n\"x:y/w@0.1.0\" = {{ path = \"w.wasm\", inherit_configuration = true }}\n\"x:y/v@0.1.0\" = {{ path = \"v.wasm\" }}\n"
-        );
-        let manifest = parse(&text).unwrap();
-        let deps = &manifest.components["a"].resolved_dependencies;
-        let by_import = |name: &str| {
-            deps.iter()
-                .find(|d| d.import == name)
-                .unwrap()
-                .inherits
-                .clone()
-        };
-        assert_eq!(
-            by_import("x:y/z@0.1.0"),
-            BTreeSet::from([Capability::Variables])
-        );
-        assert_eq!(by_import("x:y/w@0.1.0").len(), 4);
-        assert!(by_import("x:y/v@0.1.0").is_empty());
-    }
-
-    #[test]
-    fn unknown_inherit_key_is_named() {
-        let text = format!(
-            "{MINIMAL}\n[component.a.dependencies]\n\"x:y/z@0.1.0\" = {{ path = \"z.wasm\", inherit_configuration = [\"varibles\"] }}\n"
-        );
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(error.contains("varibles"), "{error}");
-    }
-
-    #[test]
-    fn store_labels_other_than_default_are_refused() {
-        let text = MINIMAL.replace(
-            "key_value_stores = [\"default\"]",
-            "key_value_stores = [\"cache\"]",
-        );
-        let error = parse(&text).unwrap_err().to_string();
-        assert!(error.contains("`cache` is not configured"), "{error}");
-    }
-}
+mod tests;

@@ -1,15 +1,143 @@
-//! Spin's HTTP routing rules: `/a/b` matches exactly that path, `/a/...` matches `/a` and
-//! everything below it, `/...` matches everything; the most specific route wins, and an exact
-//! route beats a wildcard of the same prefix.
+//! Spin's HTTP routing rules. A route is a sequence of path segments: literals, `:name` parameters
+//! (one non-empty segment, reported in `spin-path-match-<name>`) and an optional trailing wildcard
+//! (`/...`, or `/*` as Spin also accepts) that matches the rest of the path, empty included.
+//!
+//! Most specific wins, decided as Spin's router does: compare two routes segment by segment from
+//! the start; at the first position where they differ in kind, a literal beats a parameter and a
+//! parameter beats the wildcard; if one is a prefix of the other, the shorter wins; routes of equal
+//! rank keep manifest order. Leading and trailing slashes of the request path do not matter.
+
+use std::cmp::Ordering;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("route `{route}`: {why}")]
+pub struct RouteError {
+    route: String,
+    why: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+    Wildcard,
+}
+
+impl Segment {
+    /// Specificity of one segment: literal > parameter > wildcard.
+    fn rank(&self) -> u8 {
+        match self {
+            Segment::Literal(_) => 2,
+            Segment::Param(_) => 1,
+            Segment::Wildcard => 0,
+        }
+    }
+}
+
+/// What a matching path filled in: each `:name` with its value, and the wildcard's part (if the
+/// route has one).
+type Captures<'p> = (Vec<(String, &'p str)>, Option<&'p str>);
+
+/// A parsed route pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePattern {
+    segments: Vec<Segment>,
+}
+
+impl RoutePattern {
+    pub fn parse(route: &str) -> Result<Self, RouteError> {
+        let error = |why| RouteError {
+            route: route.to_string(),
+            why,
+        };
+        // Spin reads a route without a leading `/` as if it had one.
+        let absolute = format!("/{}", route.trim_start_matches('/'));
+        let (body, wildcard) = match absolute
+            .strip_suffix("/...")
+            .or_else(|| absolute.strip_suffix("/*"))
+        {
+            Some(prefix) => (prefix, true),
+            None => (absolute.as_str(), false),
+        };
+        let mut segments = Vec::new();
+        for part in body.split('/').filter(|part| !part.is_empty()) {
+            segments.push(if let Some(name) = part.strip_prefix(':') {
+                if name.is_empty() {
+                    return Err(error("a `:` parameter needs a name"));
+                }
+                if name.contains(['.', ':']) {
+                    return Err(error(
+                        "a `:` parameter must fill its whole segment (sync-host does not split segments at `.`)",
+                    ));
+                }
+                Segment::Param(name.to_string())
+            } else if part == "..." || part.starts_with('*') {
+                return Err(error("a wildcard may only end the route, as `/...`"));
+            } else {
+                Segment::Literal(part.to_string())
+            });
+        }
+        if wildcard {
+            segments.push(Segment::Wildcard);
+        }
+        Ok(Self { segments })
+    }
+
+    /// `Less` when `self` is more specific than `other`.
+    fn specificity(&self, other: &Self) -> Ordering {
+        for (mine, theirs) in self.segments.iter().zip(&other.segments) {
+            match theirs.rank().cmp(&mine.rank()) {
+                Ordering::Equal => continue,
+                decided => return decided,
+            }
+        }
+        self.segments.len().cmp(&other.segments.len())
+    }
+
+    /// Matches `path`, returning the named parameters and the wildcard's part of the path.
+    fn matches<'p>(&self, path: &'p str) -> Option<Captures<'p>> {
+        let trimmed = path.trim_matches('/');
+        let mut rest = trimmed;
+        let mut params = Vec::new();
+        for segment in &self.segments {
+            if let Segment::Wildcard = segment {
+                return Some((params, Some(rest)));
+            }
+            if rest.is_empty() {
+                return None;
+            }
+            let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            match segment {
+                Segment::Literal(literal) if literal == head => {}
+                Segment::Param(name) if !head.is_empty() => params.push((name.clone(), head)),
+                _ => return None,
+            }
+            rest = tail;
+        }
+        rest.is_empty().then_some((params, None))
+    }
+}
+
+/// Spin's value for `spin-path-info`: what the wildcard matched, with the leading slash and the
+/// request's own trailing slash (Spin keeps it, although matching ignores it).
+fn path_info(captured: Option<&str>, path: &str) -> String {
+    let Some(captured) = captured else {
+        return String::new();
+    };
+    match (captured.is_empty(), path.ends_with('/')) {
+        (true, false) => String::new(),
+        (true, true) => "/".to_string(),
+        (false, false) => format!("/{captured}"),
+        (false, true) => format!("/{captured}/"),
+    }
+}
 
 /// A route with the component it runs.
 #[derive(Debug, Clone)]
 pub struct RouteEntry {
     /// As written in spin.toml, e.g. `/sync/...`.
     pub raw: String,
-    /// The matched prefix without the wildcard, e.g. `/sync` (`` for `/...`).
-    prefix: String,
-    wildcard: bool,
+    pattern: RoutePattern,
     pub component: String,
 }
 
@@ -17,54 +145,41 @@ pub struct RouteEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteMatch<'a> {
     pub component: &'a str,
-    /// `spin-matched-route` / `spin-raw-component-route`.
+    /// `spin-raw-component-route`: the route as written.
     pub raw_route: &'a str,
-    /// `spin-component-route`: the route without its wildcard.
+    /// `spin-matched-route`: the route with the base path `/` applied (one trailing `/` dropped).
+    pub matched_route: String,
+    /// `spin-component-route`: the route without its `/...` wildcard.
     pub component_route: &'a str,
-    /// `spin-path-info`: what the wildcard matched (empty for exact routes).
+    /// `spin-path-info`: what the wildcard matched (empty for routes without one).
     pub path_info: String,
-}
-
-/// Removes a trailing slash (but keeps `/`), so `/a/` and `/a` are the same route.
-pub fn normalize(route: &str) -> String {
-    let trimmed = route.trim_end_matches('/');
-    if trimmed.is_empty() {
-        "/".to_string()
-    } else {
-        trimmed.to_string()
-    }
+    /// `spin-path-match-<name>`: each `:name` parameter's value.
+    pub params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
 pub struct Router {
+    /// Most specific first.
     routes: Vec<RouteEntry>,
 }
 
 impl Router {
-    pub fn new(routes: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut routes: Vec<RouteEntry> = routes
+    /// Builds the router; routes are validated by the manifest, so an unparsable one is an error
+    /// here only if the manifest check was bypassed.
+    pub fn new(routes: impl IntoIterator<Item = (String, String)>) -> Result<Self, RouteError> {
+        let mut routes = routes
             .into_iter()
             .map(|(raw, component)| {
-                let (prefix, wildcard) = match raw.strip_suffix("/...") {
-                    Some(prefix) => (prefix.to_string(), true),
-                    None => (normalize(&raw), false),
-                };
-                RouteEntry {
+                Ok(RouteEntry {
+                    pattern: RoutePattern::parse(&raw)?,
                     raw,
-                    prefix,
-                    wildcard,
                     component,
-                }
+                })
             })
-            .collect();
-        // Most specific first: longer prefixes, then exact before wildcard.
-        routes.sort_by(|a, b| {
-            b.prefix
-                .len()
-                .cmp(&a.prefix.len())
-                .then(a.wildcard.cmp(&b.wildcard))
-        });
-        Self { routes }
+            .collect::<Result<Vec<_>, RouteError>>()?;
+        // A stable sort: routes of equal specificity keep manifest order, as on Spin.
+        routes.sort_by(|a, b| a.pattern.specificity(&b.pattern));
+        Ok(Self { routes })
     }
 
     pub fn routes(&self) -> impl Iterator<Item = &RouteEntry> {
@@ -72,83 +187,30 @@ impl Router {
     }
 
     pub fn route(&self, path: &str) -> Option<RouteMatch<'_>> {
-        let path = normalize(path);
         self.routes.iter().find_map(|entry| {
-            let path_info = if entry.wildcard {
-                let rest = path.strip_prefix(entry.prefix.as_str())?;
-                if !(rest.is_empty() || rest.starts_with('/') || entry.prefix.is_empty()) {
-                    return None;
-                }
-                rest.to_string()
-            } else if path == entry.prefix {
-                String::new()
+            let (params, captured) = entry.pattern.matches(path)?;
+            let absolute = if entry.raw.starts_with('/') {
+                entry.raw.clone()
             } else {
-                return None;
+                format!("/{}", entry.raw)
             };
             Some(RouteMatch {
                 component: &entry.component,
                 raw_route: &entry.raw,
-                component_route: &entry.prefix,
-                path_info,
+                matched_route: absolute
+                    .strip_suffix('/')
+                    .map(str::to_string)
+                    .unwrap_or(absolute),
+                component_route: entry.raw.strip_suffix("/...").unwrap_or(&entry.raw),
+                path_info: path_info(captured, path),
+                params: params
+                    .into_iter()
+                    .map(|(name, value)| (name, value.to_string()))
+                    .collect(),
             })
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn router() -> Router {
-        Router::new(
-            [
-                ("/health", "health"),
-                ("/sync/...", "sync"),
-                ("/sync/special", "special"),
-                ("/...", "fallback"),
-            ]
-            .map(|(r, c)| (r.to_string(), c.to_string())),
-        )
-    }
-
-    #[test]
-    fn exact_route() {
-        let r = router();
-        let m = r.route("/health").unwrap();
-        assert_eq!((m.component, m.path_info.as_str()), ("health", ""));
-        assert_eq!(r.route("/health/").unwrap().component, "health");
-        // Not a prefix match: falls through to the catch-all.
-        assert_eq!(r.route("/health/x").unwrap().component, "fallback");
-        assert_eq!(r.route("/healthz").unwrap().component, "fallback");
-    }
-
-    #[test]
-    fn wildcard_route_and_path_info() {
-        let r = router();
-        let m = r.route("/sync/ws").unwrap();
-        assert_eq!(m.component, "sync");
-        assert_eq!(m.path_info, "/ws");
-        assert_eq!(m.component_route, "/sync");
-        assert_eq!(m.raw_route, "/sync/...");
-        assert_eq!(r.route("/sync").unwrap().path_info, "");
-        assert_eq!(r.route("/syncx").unwrap().component, "fallback");
-    }
-
-    #[test]
-    fn most_specific_wins() {
-        let r = router();
-        assert_eq!(r.route("/sync/special").unwrap().component, "special");
-        assert_eq!(r.route("/sync/special/x").unwrap().component, "sync");
-    }
-
-    #[test]
-    fn catch_all_and_no_match() {
-        assert_eq!(router().route("/").unwrap().component, "fallback");
-        assert_eq!(
-            router().route("/anything/else").unwrap().path_info,
-            "/anything/else"
-        );
-        let only_health = Router::new([("/health".to_string(), "h".to_string())]);
-        assert!(only_health.route("/nope").is_none());
-    }
-}
+mod tests;

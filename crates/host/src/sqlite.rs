@@ -1,8 +1,12 @@
-//! `fermyon:spin/sqlite`: databases by label; `default` is `<state dir>/sqlite_db.db` in WAL mode.
+//! `fermyon:spin/sqlite`: databases by label; `default` is `<state dir>/sqlite_db.db`.
 //!
-//! Each guest connection checks out its own SQLite connection from a small pool and returns it on
-//! drop (rolled back if the guest left a transaction open), so two concurrent requests never share
-//! a transaction. Files are opened on first use: an unusable file is an `io` error for the guest.
+//! Two ways to open the file ([`SqliteMode`]). By default (`wal`) each guest connection checks out
+//! its own SQLite connection from a small pool, in WAL mode with synchronous FULL, and returns it
+//! on drop (rolled back if the guest left a transaction open), so two concurrent requests never
+//! share a transaction. `spin` opens as Spin's default database does, to reproduce Spin here: a new
+//! connection per guest `open`, the file's own journal mode (a rollback journal unless the app
+//! changes it), SQLite's defaults otherwise and a 5 s busy timeout. Files are opened on first use:
+//! an unusable file is an `io` error for the guest.
 
 use crate::bindings::fermyon::spin::sqlite::{
     Error, Host, HostConnection, QueryResult, RowResult, Value,
@@ -17,15 +21,27 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 /// Idle connections kept per database; more are opened under load and closed when returned.
 const MAX_IDLE_CONNECTIONS: usize = 16;
 
+/// How database files are opened (`sync-host up --sqlite-mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteMode {
+    /// Pooled connections in WAL mode, synchronous FULL: readers never wait for the writer.
+    #[default]
+    Wal,
+    /// As Spin's default database: a fresh connection per `open`, the file's journal mode.
+    Spin,
+}
+
 pub struct Database {
     path: PathBuf,
+    mode: SqliteMode,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl Database {
-    pub fn new(path: PathBuf) -> Arc<Self> {
+    pub fn new(path: PathBuf, mode: SqliteMode) -> Arc<Self> {
         Arc::new(Self {
             path,
+            mode,
             idle: Mutex::new(Vec::new()),
         })
     }
@@ -39,13 +55,22 @@ impl Database {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let connection = crate::sqlite_file::open_wal(&self.path)?;
-        // FULL makes each commit durable before it returns.
-        connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        Ok(connection)
+        match self.mode {
+            SqliteMode::Wal => {
+                let connection = crate::sqlite_file::open_wal(&self.path)?;
+                // FULL makes each commit durable before it returns.
+                connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+                Ok(connection)
+            }
+            // rusqlite's own busy timeout is Spin's: 5 s.
+            SqliteMode::Spin => Connection::open(&self.path),
+        }
     }
 
     fn checkin(&self, connection: Connection) {
+        if self.mode == SqliteMode::Spin {
+            return; // Closed, as Spin closes each guest connection.
+        }
         if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
             return; // Dropped: a connection in an unknown state must not be reused.
         }
@@ -63,9 +88,9 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn with_default_file(path: PathBuf) -> Self {
+    pub fn with_default_file(path: PathBuf, mode: SqliteMode) -> Self {
         Self {
-            databases: HashMap::from([("default".to_string(), Database::new(path))]),
+            databases: HashMap::from([("default".to_string(), Database::new(path, mode))]),
         }
     }
 }
@@ -190,7 +215,10 @@ mod tests {
 
     fn with_view(allowed: &[&str], f: impl FnOnce(&mut SqliteView<'_>, &std::path::Path)) {
         let dir = tempfile::tempdir().unwrap();
-        let app = Arc::new(AppState::with_default_file(dir.path().join("db.sqlite")));
+        let app = Arc::new(AppState::with_default_file(
+            dir.path().join("db.sqlite"),
+            SqliteMode::Wal,
+        ));
         let state = InstanceState {
             app,
             allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()),
@@ -288,7 +316,10 @@ mod tests {
     fn unopenable_file_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("db.sqlite")).unwrap();
-        let app = Arc::new(AppState::with_default_file(dir.path().join("db.sqlite")));
+        let app = Arc::new(AppState::with_default_file(
+            dir.path().join("db.sqlite"),
+            SqliteMode::Wal,
+        ));
         let state = InstanceState {
             app,
             allowed: Arc::new(BTreeSet::from(["default".to_string()])),
@@ -302,5 +333,62 @@ mod tests {
             view.open("default".into()).unwrap(),
             Err(Error::Io(_))
         ));
+    }
+
+    fn view_of<'a>(state: &'a InstanceState, table: &'a mut ResourceTable) -> SqliteView<'a> {
+        SqliteView { state, table }
+    }
+
+    #[test]
+    fn spin_mode_keeps_the_files_journal_mode_and_a_connection_per_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t (i INTEGER);")
+            .unwrap();
+        let state = InstanceState {
+            app: Arc::new(AppState::with_default_file(path.clone(), SqliteMode::Spin)),
+            allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+        };
+        let mut table = ResourceTable::new();
+        let mut view = view_of(&state, &mut table);
+        let c = view.open("default".into()).unwrap().unwrap();
+        let mode = run(&mut view, &c, "PRAGMA journal_mode", vec![]).unwrap();
+        assert!(matches!(&mode.rows[0].values[0], Value::Text(m) if m == "delete"));
+        // A setting made on one connection is gone on the next: each open is a new connection.
+        run(&mut view, &c, "PRAGMA cache_size = 7", vec![]).unwrap();
+        view.drop(c).unwrap();
+        let c = view.open("default".into()).unwrap().unwrap();
+        let size = run(&mut view, &c, "PRAGMA cache_size", vec![]).unwrap();
+        assert!(!matches!(size.rows[0].values[0], Value::Integer(7)));
+        // The app may switch the file to WAL itself, and that persists.
+        run(&mut view, &c, "PRAGMA journal_mode = WAL", vec![]).unwrap();
+        view.drop(c).unwrap();
+        let mode: String = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn wal_mode_switches_the_file_to_wal_and_reuses_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let state = InstanceState {
+            app: Arc::new(AppState::with_default_file(path, SqliteMode::Wal)),
+            allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+        };
+        let mut table = ResourceTable::new();
+        let mut view = view_of(&state, &mut table);
+        let c = view.open("default".into()).unwrap().unwrap();
+        let mode = run(&mut view, &c, "PRAGMA journal_mode", vec![]).unwrap();
+        assert!(matches!(&mode.rows[0].values[0], Value::Text(m) if m == "wal"));
+        run(&mut view, &c, "PRAGMA cache_size = 7", vec![]).unwrap();
+        view.drop(c).unwrap();
+        let c = view.open("default".into()).unwrap().unwrap();
+        let size = run(&mut view, &c, "PRAGMA cache_size", vec![]).unwrap();
+        assert!(matches!(size.rows[0].values[0], Value::Integer(7)));
     }
 }

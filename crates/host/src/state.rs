@@ -1,8 +1,9 @@
 //! The store data of one request: WASI, WASI HTTP and each capability's per-instance state, built
 //! cheaply from the per-component grants prepared once at startup.
 
+use crate::allowed_hosts::AllowedHosts;
 use crate::key_value::{self, KeyValueView};
-use crate::outbound_http::{AllowedHosts, OutboundHooks};
+use crate::outbound_http::OutboundHooks;
 use crate::sqlite::{self, SqliteView};
 use crate::variables;
 use std::collections::BTreeSet;
@@ -35,7 +36,10 @@ impl InstanceState {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout()
             .inherit_stderr()
-            .envs(&grants.environment);
+            .envs(&grants.environment)
+            .allow_tcp(true)
+            .allow_udp(true)
+            .socket_addr_check(crate::sockets::addr_check(grants.outbound.clone()));
         Self {
             table: ResourceTable::new(),
             wasi: wasi.build(),

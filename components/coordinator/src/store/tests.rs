@@ -24,6 +24,28 @@ impl Sql for FailingOnce<'_> {
     }
 }
 
+/// Answers "database is locked" to the first `times` statements containing `fragment`, as SQLite
+/// does when another connection holds the lock.
+struct LockedAt<'a> {
+    inner: &'a Db,
+    fragment: &'static str,
+    times: Cell<u32>,
+}
+
+impl Sql for LockedAt<'_> {
+    fn execute(
+        &self,
+        statement: &str,
+        parameters: &[SqlValue],
+    ) -> std::result::Result<Rows, String> {
+        if self.times.get() > 0 && statement.contains(self.fragment) {
+            self.times.set(self.times.get() - 1);
+            return Err("Io(\"database is locked\")".into());
+        }
+        self.inner.execute(statement, parameters)
+    }
+}
+
 fn fresh() -> (tempfile::TempDir, Db) {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(&dir.path().join("sync.db"));
@@ -395,4 +417,65 @@ fn pruning_forgets_old_event_ids_only() {
         apply(&db, "u", &with_event("new"), "ep", 0, 9_500).unwrap(),
         Applied::Duplicate { .. }
     ));
+}
+
+#[test]
+fn migration_switches_a_rollback_journal_database_to_wal_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_like_spin(&dir.path().join("sync.db"));
+    db.execute("PRAGMA journal_mode = DELETE", &[]).unwrap();
+    migrate(&db, 0).unwrap();
+    assert_eq!(journal_mode(&db).as_deref(), Some("wal"));
+    migrate(&db, 1).unwrap();
+    assert_eq!(journal_mode(&db).as_deref(), Some("wal"));
+    // The mode lives in the file: a new connection sees it.
+    let again = Db::open_like_spin(&dir.path().join("sync.db"));
+    assert_eq!(journal_mode(&again).as_deref(), Some("wal"));
+}
+
+#[test]
+fn a_write_that_meets_a_lock_is_retried_whole_and_stays_dense() {
+    let (_dir, db) = fresh();
+    for fragment in ["BEGIN IMMEDIATE", "UPDATE streams", "COMMIT"] {
+        let locked = LockedAt {
+            inner: &db,
+            fragment,
+            times: Cell::new(3),
+        };
+        let id = format!("e-{fragment}");
+        let applied = apply(
+            &locked,
+            "u",
+            &entry(&id, "2026-01-01T00:00:00Z"),
+            "ep",
+            0,
+            0,
+        );
+        assert!(
+            matches!(applied, Ok(Applied::Committed { .. })),
+            "{fragment}: {applied:?}"
+        );
+        assert_eq!(locked.times.get(), 0, "{fragment}: every lock was met");
+    }
+    // Three writes, three seqs: no attempt that met a lock left a seq or a row behind.
+    assert_eq!(stream(&db, "u").unwrap().unwrap().last_seq, 3);
+    assert_eq!(count(&db, "entities"), 3);
+}
+
+#[test]
+fn reads_and_stream_creation_are_retried_on_locks_too() {
+    let (_dir, db) = fresh();
+    let locked = LockedAt {
+        inner: &db,
+        fragment: "INSERT INTO streams",
+        times: Cell::new(2),
+    };
+    assert_eq!(ensure_stream(&locked, "u", "ep", 5).unwrap().last_seq, 5);
+    let locked = LockedAt {
+        inner: &db,
+        fragment: "FROM entities",
+        times: Cell::new(2),
+    };
+    let (head, rows) = changes_since(&locked, "u", 0).unwrap();
+    assert_eq!((head.map(|h| h.last_seq), rows.len()), (Some(5), 0));
 }

@@ -1,5 +1,6 @@
-//! Fixture dependency: exports `fixture:greeter/greet` and uses Spin variables and key-value,
-//! so tests can see which capabilities the importing component's manifest entry passes on.
+//! Fixture dependency: exports `fixture:greeter/greet`, which uses Spin variables and key-value so
+//! tests can see which capabilities the importing component's manifest entry passes on, and
+//! `fixture:greeter/farewell`, which uses none.
 
 wit_bindgen::generate!({ path: "../wit", world: "greeter" });
 
@@ -28,6 +29,12 @@ impl Guest for Greeter {
             .set("greeter-calls", next.to_string().as_bytes())
             .map_err(|e| format!("{e:?}"))?;
         Ok(next)
+    }
+}
+
+impl exports::fixture::greeter::farewell::Guest for Greeter {
+    fn goodbye(name: String) -> String {
+        format!("Goodbye, {name}!")
     }
 }
 

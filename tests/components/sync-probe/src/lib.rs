@@ -1,14 +1,15 @@
-//! Fixture HTTP component with the coordinator's world: it imports `mirubato:sync/auth` and
-//! `mirubato:sync/rate-limit` (satisfied by spin.toml dependencies) and exposes them over HTTP so
-//! tests can drive the real wasm components through the host. Routes, below any prefix:
+//! Fixture HTTP component with the coordinator's world: it imports `mirubato:auth/auth` and
+//! `mirubato:rate-limit/rate-limit` (satisfied by spin.toml dependencies) and exposes them over
+//! HTTP so tests can drive the real wasm components through the host. Routes, below any prefix:
 //! - `POST …/verify`, `POST …/verify-broadcast`: body = token; 200 claims or 401 `{"error":case}`.
 //! - `GET …/configuration`: 200 or 500 `{"error":case,"detail":…}`.
 //! - `POST …/check?<key>&<cost>`: 200 decision or 500 `{"error":case}`.
 
-wit_bindgen::generate!({ path: "../../../wit", world: "coordinator" });
+// `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
+wit_bindgen::generate!({ path: "../../../wit", world: "coordinator", generate_all });
 
-use mirubato::sync::auth::{self, AuthError};
-use mirubato::sync::rate_limit::{self, RateLimitError};
+use mirubato::auth::auth::{self, AuthError};
+use mirubato::rate_limit::rate_limit::{self, RateLimitError};
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;

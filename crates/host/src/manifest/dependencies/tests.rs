@@ -1,0 +1,193 @@
+//! One test per rule Spin's loader and composer apply to dependencies (see the module header).
+
+use super::*;
+use crate::manifest::Manifest;
+
+const APP: &str = r#"
+spin_manifest_version = 2
+[application]
+name = "t"
+[variables]
+greeting = { default = "hi" }
+[[trigger.http]]
+route = "/a/..."
+component = "a"
+[component.a]
+source = "a.wasm"
+variables = { g = "{{ greeting }}" }
+key_value_stores = ["default"]
+"#;
+
+fn with(extra: &str) -> Result<Manifest, ManifestError> {
+    Manifest::parse(&format!("{APP}{extra}"), PathBuf::from("."))
+}
+
+fn refusal(extra: &str) -> String {
+    with(extra).unwrap_err().to_string()
+}
+
+fn inherits(manifest: &Manifest, key: &str) -> BTreeSet<Capability> {
+    manifest.components["a"]
+        .resolved_dependencies
+        .iter()
+        .find(|d| d.key == key)
+        .unwrap()
+        .inherits
+        .clone()
+}
+
+#[test]
+fn the_portable_form_inherits_everything_from_the_component_level_flag() {
+    let manifest = with(
+        "dependencies_inherit_configuration = true\n[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { path = \"auth.wasm\" }\n\"x:limit/limit@0.1.0\" = { path = \"limit.wasm\" }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        inherits(&manifest, "x:auth/auth@0.1.0").len(),
+        Capability::ALL.len()
+    );
+    let without =
+        with("[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { path = \"auth.wasm\" }\n")
+            .unwrap();
+    assert!(inherits(&without, "x:auth/auth@0.1.0").is_empty());
+}
+
+#[test]
+fn spin_4_per_dependency_inheritance_is_accepted() {
+    let manifest = with(
+        "[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { path = \"auth.wasm\", inherit_configuration = [\"variables\", \"environment\"] }\n",
+    )
+    .unwrap();
+    assert_eq!(
+        inherits(&manifest, "x:auth/auth@0.1.0"),
+        BTreeSet::from([Capability::Variables, Capability::Environment])
+    );
+}
+
+#[test]
+fn two_dependencies_from_one_wit_package_are_refused() {
+    let error = refusal(
+        "[component.a.dependencies]\n\"x:sync/auth@0.1.0\" = { path = \"auth.wasm\" }\n\"x:sync/limit@0.1.0\" = { path = \"limit.wasm\" }\n",
+    );
+    assert!(
+        error.contains("both come from WIT package `x:sync`"),
+        "{error}"
+    );
+    assert!(error.contains("package of its own"), "{error}");
+}
+
+#[test]
+fn component_level_and_per_dependency_inheritance_together_are_refused() {
+    let error = refusal(
+        "dependencies_inherit_configuration = true\n[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { path = \"auth.wasm\", inherit_configuration = [\"variables\"] }\n",
+    );
+    assert!(
+        error.contains("Keep only dependencies_inherit_configuration"),
+        "{error}"
+    );
+    // Even `false` at the component level conflicts, as on Spin.
+    let error = refusal(
+        "dependencies_inherit_configuration = false\n[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { path = \"auth.wasm\", inherit_configuration = true }\n",
+    );
+    assert!(error.contains("refuses the two together"), "{error}");
+}
+
+#[test]
+fn a_dependency_component_with_its_own_resources_is_refused_naming_them() {
+    let error = refusal(
+        "[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { component = \"b\" }\n[component.b]\nsource = \"b.wasm\"\nkey_value_stores = [\"default\"]\nallowed_outbound_hosts = [\"https://example.com\"]\n",
+    );
+    assert!(
+        error.contains("may not have their own resources"),
+        "{error}"
+    );
+    assert!(
+        error.contains("key_value_stores, allowed_outbound_hosts"),
+        "{error}"
+    );
+    assert!(
+        error.contains("dependencies_inherit_configuration = true"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_dependency_on_a_missing_component_is_refused() {
+    let error =
+        refusal("[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { component = \"nope\" }\n");
+    assert!(error.contains("no component `nope`"), "{error}");
+}
+
+#[test]
+fn a_whole_package_key_cannot_pick_an_export() {
+    let error = refusal(
+        "[component.a.dependencies]\n\"x:auth@0.1.0\" = { path = \"auth.wasm\", export = \"x:auth/other@0.1.0\" }\n",
+    );
+    assert!(error.contains("name the interface in the key"), "{error}");
+}
+
+#[test]
+fn a_malformed_key_is_refused() {
+    for key in ["x:Auth/auth", "x:auth/auth@one", "not a name", "x:/auth"] {
+        let error = refusal(&format!(
+            "[component.a.dependencies]\n\"{key}\" = {{ path = \"auth.wasm\" }}\n"
+        ));
+        assert!(
+            error.contains("the key must be a plain name"),
+            "{key}: {error}"
+        );
+    }
+}
+
+#[test]
+fn registry_and_url_forms_are_refused_as_not_implemented() {
+    let error = refusal("[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = \"^0.1\"\n");
+    assert!(error.contains("not implemented"), "{error}");
+    let error = refusal(
+        "[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { url = \"https://example.com/a.wasm\", digest = \"sha256:00\" }\n",
+    );
+    assert!(error.contains("not implemented"), "{error}");
+}
+
+#[test]
+fn an_unknown_inherit_key_is_named() {
+    let error = refusal(
+        "[component.a.dependencies]\n\"x:auth/auth@0.1.0\" = { path = \"auth.wasm\", inherit_configuration = [\"varibles\"] }\n",
+    );
+    assert!(error.contains("varibles"), "{error}");
+}
+
+#[test]
+fn names_match_imports_as_spin_matches_them() {
+    let name = |key: &str| DependencyName::parse(key).unwrap();
+    for (key, imports) in [
+        ("foo:bar/baz@0.1.0", &["foo:bar/baz@0.1.0"][..]),
+        ("foo:bar/baz", &["foo:bar/baz@0.1.0", "foo:bar/baz"]),
+        ("foo:bar", &["foo:bar/baz@0.1.0", "foo:bar/baz"]),
+        ("foo:bar@0.1.0", &["foo:bar/baz@0.1.0"]),
+        ("foo-bar", &["foo-bar"]),
+    ] {
+        for import in imports {
+            assert!(name(key).matches(import), "{key} should match {import}");
+        }
+    }
+    for (key, imports) in [
+        (
+            "foo:bar/baz@0.1.0",
+            &["foo:bar/baz", "foo:bar/baz@0.2.0"][..],
+        ),
+        (
+            "foo:bar/baz",
+            &["foo:bar/bub", "foo:bar/baz-bub", "foo-bar"],
+        ),
+        ("foo:bar", &["foo:bub/bib"]),
+        ("foo:bar@0.1.0", &["foo:bar/baz"]),
+    ] {
+        for import in imports {
+            assert!(
+                !name(key).matches(import),
+                "{key} should not match {import}"
+            );
+        }
+    }
+}
