@@ -60,7 +60,7 @@ async fn write_all(gateway: String, user: String, load: Load) -> Vec<u64> {
                 while seqs.len() < load.writes_per_device {
                     let frame = device.recv().await;
                     match frame["type"].as_str() {
-                        Some("SYNC_RESPONSE") => seqs.push(frame["lastSeq"].as_u64().unwrap()),
+                        Some("SYNC_RESPONSE") => seqs.push(frame["streamSeq"].as_u64().unwrap()),
                         Some("ENTRY_UPDATED") => {} // the other device's writes, relayed
                         _ => panic!("{user} d{d}: {frame}"),
                     }

@@ -476,6 +476,6 @@ fn reads_and_stream_creation_are_retried_on_locks_too() {
         fragment: "FROM entities",
         times: Cell::new(2),
     };
-    let (head, rows) = changes_since(&locked, "u", 0).unwrap();
+    let (head, rows) = changes_since(&locked, "u", Since::Seq(0)).unwrap();
     assert_eq!((head.map(|h| h.last_seq), rows.len()), (Some(5), 0));
 }
