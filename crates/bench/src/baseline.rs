@@ -66,7 +66,7 @@ async fn serve(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-    let welcome = json!({"type": "WELCOME", "connectionId": id.to_string(), "lastSeq": 0});
+    let welcome = json!({"type": "WELCOME", "connectionId": id.to_string(), "headSeq": 0});
     let _ = tx.send(Message::text(welcome.to_string()));
     peers
         .lock()
@@ -94,9 +94,9 @@ async fn serve(
             *seq += 1;
             *seq
         };
-        let ack = json!({"type": "SYNC_RESPONSE", "message": "Mutation applied", "lastSeq": seq});
+        let ack = json!({"type": "SYNC_RESPONSE", "message": "Mutation applied", "streamSeq": seq});
         let _ = tx.send(Message::text(ack.to_string()));
-        let relay = json!({"type": frame["type"], "entry": frame["entry"], "seq": seq}).to_string();
+        let relay = json!({"type": frame["type"], "entry": frame["entry"], "streamSeq": seq}).to_string();
         for (peer, peer_tx) in peers.lock().unwrap().get(&user).into_iter().flatten() {
             if *peer != id {
                 let _ = peer_tx.send(Message::text(relay.clone()));
