@@ -96,7 +96,8 @@ async fn serve(
         };
         let ack = json!({"type": "SYNC_RESPONSE", "message": "Mutation applied", "streamSeq": seq});
         let _ = tx.send(Message::text(ack.to_string()));
-        let relay = json!({"type": frame["type"], "entry": frame["entry"], "streamSeq": seq}).to_string();
+        let relay =
+            json!({"type": frame["type"], "entry": frame["entry"], "streamSeq": seq}).to_string();
         for (peer, peer_tx) in peers.lock().unwrap().get(&user).into_iter().flatten() {
             if *peer != id {
                 let _ = peer_tx.send(Message::text(relay.clone()));
