@@ -15,6 +15,9 @@ pub enum FrameError {
     TooLarge,
     #[error("Invalid JSON format")]
     InvalidJson,
+    /// A text frame whose bytes are not UTF-8 (the compat string is the JSON one).
+    #[error("Invalid JSON format")]
+    InvalidUtf8,
     /// The detail says what is wrong; the compat string is the same for every schema failure.
     #[error("Invalid sync event format")]
     InvalidFormat(String),
@@ -26,6 +29,7 @@ impl FrameError {
         match self {
             FrameError::TooLarge => "MESSAGE_TOO_LARGE",
             FrameError::InvalidJson => "INVALID_JSON",
+            FrameError::InvalidUtf8 => "INVALID_UTF8",
             FrameError::InvalidFormat(_) => "INVALID_FORMAT",
         }
     }

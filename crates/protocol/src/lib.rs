@@ -3,6 +3,7 @@
 //!
 //! - [`client_frame`]: frames from clients, validated, with the compat error strings.
 //! - [`server_frame`]: frames to clients.
+//! - [`close`]: close codes and reasons.
 //! - [`catch_up`]: a user's changed entities as catch-up frames, bounded by count and bytes.
 //! - [`environment`]: local / staging / production and the defaults each implies.
 //! - [`entity`]: entity types, ids and `updatedAt` rules.
@@ -12,6 +13,7 @@
 
 pub mod catch_up;
 pub mod client_frame;
+pub mod close;
 pub mod entity;
 pub mod environment;
 pub mod grip;
