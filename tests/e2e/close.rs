@@ -32,9 +32,9 @@ async fn a_close_reaches_a_client_whose_frame_queue_is_full() {
         .start()
         .unwrap();
     let mut device = Device::connect(&host.gateway_url, "alice").await;
-    let channel = format!(
-        "connection:{}",
-        device.welcome["connectionId"].as_str().unwrap()
+    let channel = protocol::grip::connection_channel(
+        "alice",
+        device.welcome["connectionId"].as_str().unwrap(),
     );
     let mut items: Vec<_> = (0..1000)
         .map(|n| json!({"channel": channel, "formats": {"ws-message": {"content": json!({"n": n}).to_string()}}}))

@@ -67,7 +67,7 @@ async fn a_close_action_closes_the_connection_with_its_code() {
     let connection = device.welcome["connectionId"].as_str().unwrap().to_string();
     publish(
         &host,
-        json!([{"channel": format!("connection:{connection}"), "formats": {"ws-message": {"action": "close", "code": 4009, "reason": "kicked"}}}]),
+        json!([{"channel": protocol::grip::connection_channel("alice", &connection), "formats": {"ws-message": {"action": "close", "code": 4009, "reason": "kicked"}}}]),
     );
     assert_eq!(device.closed().await, (4009, "kicked".to_string()));
 }

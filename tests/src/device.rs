@@ -96,7 +96,7 @@ impl Device {
         };
         assert_eq!(device.welcome["type"], "WELCOME", "{}", device.welcome);
         if let Some(publish_url) = crate::publish_url_for(gateway) {
-            device.await_subscriptions(&publish_url).await;
+            device.await_subscriptions(&publish_url, user).await;
         }
         Attempt::Connected(Box::new(device))
     }
@@ -146,10 +146,10 @@ impl Device {
     /// Pushpin registers a new connection's subscriptions after the client has its 101 (its
     /// subscription race, `docs/gateways.md`): a test waits until a publish to the connection's
     /// own channel arrives before relying on relays. Real clients cope by catching up instead.
-    async fn await_subscriptions(&mut self, publish_url: &str) {
-        let channel = format!(
-            "connection:{}",
-            self.welcome["connectionId"].as_str().unwrap()
+    async fn await_subscriptions(&mut self, publish_url: &str, user: &str) {
+        let channel = protocol::grip::connection_channel(
+            user,
+            self.welcome["connectionId"].as_str().unwrap(),
         );
         let marker = json!({"type": "E2E_READY"}).to_string();
         let body = json!({"items": [{"channel": channel, "formats": {"ws-message": {"content": marker}}}]}).to_string();
@@ -271,6 +271,27 @@ impl Device {
             .await;
         let next = self.recv().await;
         assert_eq!(next["type"], "PONG", "an unexpected frame arrived: {next}");
+    }
+
+    /// Sends PING and reads to its PONG: `None` when it came, the close code and reason when
+    /// the server closed the connection first.
+    pub async fn ping_or_close(&mut self) -> Option<(u16, String)> {
+        self.send(json!({"type": "PING", "timestamp": timestamp()}))
+            .await;
+        loop {
+            let message = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
+                .await
+                .expect("neither PONG nor close within the deadline");
+            match message {
+                Some(Ok(Message::Text(text))) if text.contains(r#""type":"PONG""#) => return None,
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return Some((u16::from(frame.code), frame.reason.to_string()));
+                }
+                Some(Ok(Message::Close(None))) | None => return Some((1005, String::new())),
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => panic!("socket error while waiting for PONG: {error}"),
+            }
+        }
     }
 
     pub async fn close(mut self) {

@@ -253,8 +253,16 @@ impl HostConfig {
     /// Runs the host expecting it to refuse to start; returns its exit status and stderr. A host
     /// that starts serving instead is stopped and reported, so the test fails rather than hangs.
     pub fn run_expecting_failure(self) -> anyhow::Result<(ExitStatus, String)> {
+        self.run_expecting_failure_with_args(&[])
+    }
+
+    /// [`HostConfig::run_expecting_failure`] with extra `up` arguments.
+    pub fn run_expecting_failure_with_args(
+        self,
+        extra: &[&str],
+    ) -> anyhow::Result<(ExitStatus, String)> {
         let state = tempfile::tempdir()?;
-        let mut child = self.command(state.path(), &[]).spawn()?;
+        let mut child = self.command(state.path(), extra).spawn()?;
         let mut stderr = child.stderr.take().expect("piped");
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
@@ -395,6 +403,23 @@ impl Host {
 
     pub fn post(&self, path: &str, body: &str) -> Reply {
         Reply::from(Self::agent().post(format!("{}{path}", self.url)).send(body))
+    }
+
+    /// A WebSocket-over-HTTP request straight to the app's port, as a gateway would make it — or
+    /// an attacker who reaches that port: `events` is the encoded body (`OPEN\r\n`, …).
+    pub fn post_events(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        events: &str,
+    ) -> Reply {
+        let mut request = Self::agent()
+            .post(format!("{}{path_and_query}", self.url))
+            .header("content-type", "application/websocket-events");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Reply::from(request.send(events))
     }
 
     pub fn put(&self, path: &str, body: &str) -> Reply {

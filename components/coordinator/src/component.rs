@@ -1,20 +1,20 @@
-//! The wasm adapter: Spin's SQLite, key-value and variables, the auth and rate-limit imports, and
-//! outbound HTTP for publishing, behind the [`Services`] the handler uses.
+//! The wasm adapter: Spin's SQLite and variables, the auth and rate-limit imports, and outbound
+//! HTTP for publishing, behind the [`Services`] the handler uses.
 
 // `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
 wit_bindgen::generate!({ path: "../../wit", world: "coordinator", generate_all });
 
 use crate::config::Config;
 use crate::grip_sig::GripSigConfig;
-use crate::handler::{Coordinator, Identity, Outcome, RateDecision, Services, WsRequest};
+use crate::handler::{Coordinator, Headers, Identity, Outcome, RateDecision, Services, WsRequest};
 use crate::sql::{Rows, Sql, SqlValue};
 use mirubato::auth::auth;
 use mirubato::rate_limit::rate_limit;
 use protocol::grip::{PublishItem, PublishRequest};
 use serde_json::json;
-use spin_sdk::http::{Method, Request, Response, send};
+use spin_sdk::http::{IncomingRequest, Method, Request, Response, send};
 use spin_sdk::http_component;
-use spin_sdk::{key_value, sqlite, variables};
+use spin_sdk::{sqlite, variables};
 
 struct SpinDb(sqlite::Connection);
 
@@ -55,7 +55,6 @@ impl Sql for SpinDb {
 
 struct SpinServices {
     db: SpinDb,
-    kv: key_value::Store,
 }
 
 fn now_ms() -> i64 {
@@ -94,27 +93,21 @@ impl Services for SpinServices {
             .map_err(|e| format!("{e:?}"))
     }
 
-    fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
-        self.kv.get(key).ok().flatten()
-    }
-
-    fn kv_set(&self, key: &str, value: &[u8]) {
-        if let Err(error) = self.kv.set(key, value) {
-            eprintln!("coordinator: key-value write failed: {error}");
-        }
-    }
-
     fn now_ms(&self) -> i64 {
         now_ms()
     }
 
     fn new_epoch(&self) -> String {
-        let mut bytes = [0u8; 8];
-        // wasi:random through std's hasher seeds; good enough for an epoch name, not a secret.
-        let random = std::collections::hash_map::RandomState::new();
-        let seed = std::hash::BuildHasher::hash_one(&random, now_ms());
-        bytes.copy_from_slice(&seed.to_le_bytes());
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
+        // 128 bits from wasi:random (std seeds each `RandomState` from it): unguessable.
+        (0..2)
+            .map(|_| {
+                let random = std::collections::hash_map::RandomState::new();
+                format!(
+                    "{:016x}",
+                    std::hash::BuildHasher::hash_one(&random, now_ms())
+                )
+            })
+            .collect()
     }
 }
 
@@ -152,7 +145,7 @@ async fn publish(config: &Config, items: Vec<PublishItem>) {
 }
 
 #[http_component]
-async fn handle(req: Request) -> Response {
+async fn handle(req: IncomingRequest) -> Response {
     let config = match Config::from_variables(|name| variables::get(name).ok()) {
         Ok(config) => config,
         Err(error) => {
@@ -160,37 +153,51 @@ async fn handle(req: Request) -> Response {
             return json_response(503, json!({"error": format!("Misconfigured: {error}")}));
         }
     };
-    let grip = GripSigConfig::parse(&config.grip_key, &config.grip_iss).ok();
-    let services = match (
-        sqlite::Connection::open_default(),
-        key_value::Store::open_default(),
-    ) {
-        (Ok(db), Ok(kv)) => SpinServices { db: SpinDb(db), kv },
-        (db, kv) => {
-            // The errors name files and causes, never request data.
-            eprintln!(
-                "coordinator: storage unavailable: sqlite {:?}, key-value {:?}",
-                db.err(),
-                kv.err()
-            );
+    let grip = match GripSigConfig::parse(&config.grip_key, &config.grip_iss) {
+        Ok(grip) => grip,
+        Err(error) => {
+            eprintln!("coordinator: configuration error: {error}");
+            return json_response(503, json!({"error": format!("Misconfigured: {error}")}));
+        }
+    };
+    // Every header as it arrived, repeats kept: Spin's `Request` keeps only one value per name,
+    // and a repeated `Origin` must be seen to be refused.
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((name.to_ascii_lowercase(), String::from_utf8(value).ok()?))
+        })
+        .collect();
+    let method = req.method();
+    let path_and_query = req.path_with_query().unwrap_or_default();
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query.as_str(), ""));
+    let (path, query) = (path.to_string(), query.to_string());
+    let Ok(body) = req.into_body().await else {
+        return json_response(400, json!({"error": "Unreadable request body"}));
+    };
+    let services = match sqlite::Connection::open_default() {
+        Ok(db) => SpinServices { db: SpinDb(db) },
+        Err(error) => {
+            // The error names the database and the cause, never request data.
+            eprintln!("coordinator: storage unavailable: {error}");
             return json_response(503, json!({"error": "Storage unavailable"}));
         }
     };
     let coordinator = Coordinator {
         services: &services,
         config: &config,
-        grip: grip.as_ref(),
+        grip: Some(&grip),
     };
-    let header = |name: &str| {
-        req.header(name)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
-    let outcome: Outcome = match (req.method(), req.path()) {
+    let headers = Headers(&headers);
+    let outcome: Outcome = match (method, path.as_str()) {
         (Method::Post, "/sync/ws") => coordinator.handle_ws(&WsRequest {
-            query: req.query(),
-            header: &header,
-            body: req.body(),
+            query: &query,
+            headers,
+            body: &body,
         }),
         (_, "/sync/ws") => {
             return json_response(
@@ -198,7 +205,7 @@ async fn handle(req: Request) -> Response {
                 json!({"error": "Connect with a WebSocket through the gateway"}),
             );
         }
-        (Method::Post, "/broadcast") => coordinator.handle_broadcast(&header, req.body()),
+        (Method::Post, "/broadcast") => coordinator.handle_broadcast(&headers, &body),
         (_, "/broadcast") => return json_response(405, json!({"error": "Method not allowed"})),
         _ => return json_response(404, json!({"error": "Not found"})),
     };

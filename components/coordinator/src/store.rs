@@ -23,6 +23,7 @@ pub struct StoreError(pub String);
 type Result<T> = std::result::Result<T, StoreError>;
 
 mod busy;
+pub mod connections;
 
 /// Migrations in order; each runs once, in its own transaction, recorded in `schema_version`.
 const MIGRATIONS: &[&[&str]] = &[
@@ -53,6 +54,18 @@ const MIGRATIONS: &[&[&str]] = &[
         // (docs/delivery.md). Rows written before this migration read as 0: never replayed.
         "ALTER TABLE entities ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX IF NOT EXISTS entities_by_change_time ON entities (user_id, changed_at)",
+    ],
+    &[
+        // The connection registry (per-user cap), moved here from key-value so that registering
+        // is one transaction: concurrent connects cannot both see room for themselves. An evicted
+        // connection keeps its row (`evicted_at`) until it expires, so its next request is told.
+        "CREATE TABLE IF NOT EXISTS connections (
+        user_id TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL,
+        evicted_at INTEGER,
+        PRIMARY KEY (user_id, connection_id))",
     ],
 ];
 

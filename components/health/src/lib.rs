@@ -1,6 +1,7 @@
 //! `GET`/`HEAD /health` (protocol.md §1): reports the service and whether the `default` SQLite
 //! database and the `default` key-value store really answer, and whether auth is configured
-//! (`jwt_secret` set and long enough), and whether `environment` is one of the three. Any failed
+//! (`jwt_secret` set and long enough), and whether the coordinator's settings are usable
+//! (`environment` one of the three, a `grip_key` fit for it, numbers that are numbers). Any failed
 //! check makes it a 503; the host's startup probe stops startup on a failed `config` check.
 
 // `generate_all`: the interfaces live in their own packages (`wit/deps`), not the worlds' package.
@@ -9,6 +10,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "health", generate_all });
 use mirubato::auth::auth;
 
 use protocol::environment::{Environment, or_default};
+use protocol::settings::Config;
 use serde_json::{Value, json};
 use spin_sdk::http::{Method, Request, Response};
 use spin_sdk::http_component;
@@ -36,13 +38,7 @@ fn health_response(head_only: bool) -> Response {
     let raw_environment = variables::get("environment").unwrap_or_default();
     let environment = Environment::parse(&raw_environment);
     let checks = [
-        (
-            "config",
-            environment
-                .as_ref()
-                .map(drop)
-                .map_err(|e| format!("error: {e}")),
-        ),
+        ("config", check_config()),
         ("sqlite", check_sqlite()),
         ("kv", check_key_value()),
         ("auth", check_auth()),
@@ -81,6 +77,14 @@ fn health_response(head_only: bool) -> Response {
         .header("cache-control", "no-store")
         .body(body)
         .build()
+}
+
+/// The coordinator's settings, by the coordinator's own rules (the messages name the variable and
+/// never show a secret's value).
+fn check_config() -> Result<(), String> {
+    Config::from_variables(|name| variables::get(name).ok())
+        .map(drop)
+        .map_err(|e| format!("error: {e}"))
 }
 
 /// Asks the auth component whether its secret and settings are usable.

@@ -1,10 +1,8 @@
 //! GCRA arithmetic, pure: given the stored TAT and the time now, decide and compute the next TAT.
 //! Times are microseconds since the Unix epoch, so a 1000/min limit (60 ms apart) stays exact.
 
-/// Default `rate_limit_burst`: a device that reconnects flushes its queued offline changes at once
-/// (the frontend sends them right after `SYNC_REQUEST`); 50 lets a typical offline session through
-/// in one go, while the steady rate stays at the per-minute limit.
-pub const DEFAULT_BURST: u32 = 50;
+/// Default `rate_limit_burst` (why 50: [`protocol::settings::DEFAULT_RATE_LIMIT_BURST`]).
+pub const DEFAULT_BURST: u32 = protocol::settings::DEFAULT_RATE_LIMIT_BURST as u32;
 
 const MICROS_PER_MINUTE: i64 = 60_000_000;
 

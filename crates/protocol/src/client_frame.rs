@@ -156,6 +156,11 @@ pub fn parse(text: &str) -> Result<ClientFrame, FrameError> {
         return Err(FrameError::TooLarge);
     }
     let value: Value = serde_json::from_str(text).map_err(|_| FrameError::InvalidJson)?;
+    if let Some(literal) = crate::exact_integers::first_inexact_integer(text) {
+        return Err(invalid(format!(
+            "integer {literal} does not fit in 64 bits and would not be stored exactly"
+        )));
+    }
     let Value::Object(frame) = value else {
         return Err(invalid("a frame is a JSON object"));
     };
@@ -418,6 +423,10 @@ mod tests {
     #[test]
     fn compat_errors() {
         assert_eq!(parse("{not json"), Err(FrameError::InvalidJson));
+        assert!(matches!(
+            parse(r#"{"type":"ENTRY_CREATED","timestamp":"t","entry":{"id":"entry_1","n":123456789012345678901234}}"#),
+            Err(FrameError::InvalidFormat(detail)) if detail.contains("64 bits")
+        ));
         assert_eq!(FrameError::InvalidJson.to_string(), "Invalid JSON format");
         let big = format!(
             r#"{{"type":"PING","timestamp":"t","pad":"{}"}}"#,

@@ -17,9 +17,12 @@ pub fn user_channel(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
-/// The channel only one connection subscribes to, for closing it from the app side.
-pub fn connection_channel(connection_id: &str) -> String {
-    format!("connection:{connection_id}")
+/// The channel only one connection subscribes to, for closing it from the app side. It names the
+/// user too, so a connection id can only ever reach that user's own connection: a request that
+/// names another user's connection id (its own token, someone else's id) reaches nobody. The
+/// user's length comes first, so no user id and connection id can spell another pair's channel.
+pub fn connection_channel(user_id: &str, connection_id: &str) -> String {
+    format!("connection:{}:{user_id}:{connection_id}", user_id.len())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +211,15 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn connection_channels_are_unambiguous() {
+        assert_ne!(
+            connection_channel("a:b", "c"),
+            connection_channel("a", "b:c")
+        );
+        assert_eq!(connection_channel("u1", "c1"), "connection:2:u1:c1");
+    }
+
+    #[test]
     fn control_messages_have_pushpins_shape() {
         let subscribe = ControlMessage::Subscribe {
             channel: user_channel("u1"),
@@ -290,7 +302,7 @@ mod tests {
             PublishItem::relay("c".into(), 1, None, String::new()).prev_id,
             None
         );
-        let close = PublishItem::close(connection_channel("c1"), 4002, "replaced");
+        let close = PublishItem::close(connection_channel("u1", "c1"), 4002, "replaced");
         let message = close.formats.ws_message.unwrap();
         assert!(message.is_close());
         assert_eq!(

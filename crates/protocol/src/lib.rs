@@ -5,10 +5,13 @@
 //! - [`server_frame`]: frames to clients.
 //! - [`close`]: close codes and reasons.
 //! - [`catch_up`]: a user's changed entities as catch-up frames, bounded by count and bytes.
+//! - [`exact_integers`]: integer literals JSON parsing would round.
 //! - [`environment`]: local / staging / production and the defaults each implies.
 //! - [`entity`]: entity types, ids and `updatedAt` rules.
 //! - [`ws_events`]: the WebSocket-over-HTTP event codec.
 //! - [`grip`]: GRIP control messages and publish items.
+//! - [`grip_key`]: whether a `grip_key` may be trusted in an environment.
+//! - [`settings`]: the coordinator's variables, parsed and checked.
 //! - [`timestamp`]: ISO-8601 formatting and parsing.
 
 pub mod catch_up;
@@ -16,7 +19,10 @@ pub mod client_frame;
 pub mod close;
 pub mod entity;
 pub mod environment;
+pub mod exact_integers;
 pub mod grip;
+pub mod grip_key;
 pub mod server_frame;
+pub mod settings;
 pub mod timestamp;
 pub mod ws_events;

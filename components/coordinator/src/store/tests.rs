@@ -479,3 +479,77 @@ fn reads_and_stream_creation_are_retried_on_locks_too() {
     let (head, rows) = changes_since(&locked, "u", Since::Seq(0)).unwrap();
     assert_eq!((head.map(|h| h.last_seq), rows.len()), (Some(5), 0));
 }
+
+#[test]
+fn concurrent_registrations_leave_exactly_the_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sync.db");
+    migrate(&Db::open(&path), 0).unwrap();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let evicted: Vec<String> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..8)
+            .map(|worker| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                scope.spawn(move || {
+                    let db = Db::open(&path);
+                    barrier.wait();
+                    let mut evicted = Vec::new();
+                    for n in 0..5 {
+                        let id = format!("c{worker}-{n}");
+                        evicted.extend(
+                            connections::register(&db, "alice", &id, 1_000, 0, 10).unwrap(),
+                        );
+                    }
+                    evicted
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let db = Db::open(&path);
+    let left = connections::list(&db, "alice").unwrap();
+    assert_eq!(left.len(), 10);
+    assert_eq!(evicted.len(), 30);
+    assert!(left.iter().all(|id| !evicted.contains(id)));
+}
+
+#[test]
+fn the_registry_forgets_stale_entries_and_evicts_the_oldest_opened() {
+    let (_dir, db) = fresh();
+    for n in 0..3 {
+        connections::register(&db, "alice", &format!("c{n}"), 1_000 + n, 0, 3).unwrap();
+    }
+    // A touch keeps c0 alive but does not make it younger: it is still the first to go.
+    connections::touch(&db, "alice", "c0", 5_000).unwrap();
+    assert_eq!(
+        connections::register(&db, "alice", "c3", 5_000, 0, 3).unwrap(),
+        ["c0"]
+    );
+    // c1 and c2 were last seen at 1001 and 1002: expired by 2000, so nobody is evicted.
+    assert!(
+        connections::register(&db, "alice", "c4", 6_000, 2_000, 3)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(connections::list(&db, "alice").unwrap(), ["c3", "c4"]);
+    // An evicted connection's refresh does not bring it back; it is told when it asks.
+    connections::touch(&db, "alice", "c0", 6_000).unwrap();
+    assert_eq!(connections::count(&db, "alice").unwrap(), 2);
+    assert_eq!(
+        connections::registration(&db, "alice", "c0").unwrap(),
+        connections::Registration::Evicted
+    );
+    assert_eq!(
+        connections::registration(&db, "alice", "c4").unwrap(),
+        connections::Registration::Live { seen_at: 6_000 }
+    );
+    assert_eq!(
+        connections::registration(&db, "alice", "nobody").unwrap(),
+        connections::Registration::Unknown
+    );
+    connections::unregister(&db, "alice", "c3").unwrap();
+    assert_eq!(connections::list(&db, "alice").unwrap(), ["c4"]);
+}

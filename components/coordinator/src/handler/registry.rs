@@ -1,0 +1,89 @@
+//! The per-user connection cap (protocol.md §5): every open connection is registered in SQLite;
+//! registering beyond [`MAX_CONNECTIONS_PER_USER`] closes the oldest with 4002. Entries not seen for
+//! three keep-alive intervals (a crashed gateway's) no longer hold a slot.
+
+use super::Coordinator;
+use super::connection::Connection;
+use super::reply::EventsReply;
+use crate::config::{KEEP_ALIVE_SECONDS, MAX_CONNECTIONS_PER_USER};
+use crate::store::StoreError;
+use crate::store::connections::{self, Registration};
+use protocol::close;
+use protocol::grip::{PublishItem, connection_channel};
+
+const KEEP_ALIVE_MS: i64 = KEEP_ALIVE_SECONDS as i64 * 1000;
+
+impl Coordinator<'_> {
+    /// Registers a new connection; returns the closes for the connections it evicts.
+    pub(super) fn register(
+        &self,
+        user_id: &str,
+        connection_id: &str,
+    ) -> Result<Vec<PublishItem>, StoreError> {
+        let now = self.services.now_ms();
+        let stale_before = now - 3 * KEEP_ALIVE_MS;
+        let evicted = connections::register(
+            self.services.db(),
+            user_id,
+            connection_id,
+            now,
+            stale_before,
+            MAX_CONNECTIONS_PER_USER,
+        )?;
+        Ok(evicted
+            .iter()
+            .map(|id| {
+                PublishItem::close(
+                    connection_channel(user_id, id),
+                    close::TOO_MANY_CONNECTIONS,
+                    close::REASON_TOO_MANY_CONNECTIONS,
+                )
+            })
+            .collect())
+    }
+
+    /// On every request of an open connection. An evicted one is closed now: the close published
+    /// when it was evicted misses a connection whose own handshake was still in flight. An unknown
+    /// one (expired while its gateway could not reach us) takes a slot again, like a new one. A
+    /// live one is refreshed once a keep-alive interval, so it never looks like a crashed
+    /// gateway's leftover. A registry that cannot be read closes nobody.
+    pub(super) fn check_registration(&self, connection: &Connection, reply: &mut EventsReply) {
+        let db = self.services.db();
+        let now = self.services.now_ms();
+        let (user, id) = (connection.user_id.as_str(), connection.id.as_str());
+        let outcome = match connections::registration(db, user, id) {
+            Ok(Registration::Evicted) => {
+                reply.close(
+                    close::TOO_MANY_CONNECTIONS,
+                    close::REASON_TOO_MANY_CONNECTIONS,
+                );
+                Ok(())
+            }
+            Ok(Registration::Unknown) => self
+                .register(user, id)
+                .map(|evictions| reply.publishes.extend(evictions)),
+            Ok(Registration::Live { seen_at }) if now - seen_at >= KEEP_ALIVE_MS => {
+                connections::touch(db, user, id, now)
+            }
+            Ok(Registration::Live { .. }) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            eprintln!("coordinator: connection registry: {error}");
+        }
+    }
+
+    /// A failed removal leaves an entry that expires as stale.
+    pub(super) fn unregister(&self, connection: &Connection) {
+        if let Err(error) =
+            connections::unregister(self.services.db(), &connection.user_id, &connection.id)
+        {
+            eprintln!("coordinator: unregistering a connection failed: {error}");
+        }
+    }
+
+    /// The user's registered connection ids, oldest first (for tests and diagnostics).
+    pub fn connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        connections::list(self.services.db(), user_id)
+    }
+}

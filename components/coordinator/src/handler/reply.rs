@@ -1,0 +1,101 @@
+//! Replies: a JSON HTTP reply (handshake refusals, `/broadcast`), or the events reply of a
+//! WebSocket-over-HTTP request with its `Set-Meta-*` headers and the items to publish.
+
+use protocol::grip::{PublishItem, connection_channel, message_event};
+use protocol::ws_events::{self, Event};
+use serde_json::Value;
+
+/// An HTTP reply.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub reply: Reply,
+    pub publishes: Vec<PublishItem>,
+}
+
+pub fn json_reply(status: u16, body: Value) -> Outcome {
+    Outcome {
+        reply: Reply {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string().into_bytes(),
+        },
+        publishes: Vec::new(),
+    }
+}
+
+/// Builds the events reply of a WebSocket-over-HTTP request.
+pub struct EventsReply {
+    pub events: Vec<Event>,
+    pub set_meta: Vec<(String, String)>,
+    pub publishes: Vec<PublishItem>,
+    pub closed: bool,
+}
+
+impl EventsReply {
+    pub fn new() -> Self {
+        Self {
+            events: Vec::new(),
+            set_meta: Vec::new(),
+            publishes: Vec::new(),
+            closed: false,
+        }
+    }
+
+    pub fn send(&mut self, frame: String) {
+        self.events.push(message_event(&frame));
+    }
+
+    pub fn close(&mut self, code: u16, reason: &str) {
+        self.events.push(Event::close(code, reason));
+        self.closed = true;
+    }
+
+    /// Queues `frames` in the reply, or — when one is too big for a reply body behind Pushpin
+    /// 1.36 — publishes them all to the connection's own channel, in one ordered publish, so their
+    /// order holds.
+    pub fn send_all(&mut self, channel: (&str, &str), frames: Vec<String>, all_fit: bool) {
+        if all_fit {
+            for frame in frames {
+                self.send(frame);
+            }
+        } else {
+            let (user_id, connection_id) = channel;
+            let channel = connection_channel(user_id, connection_id);
+            self.publishes.extend(
+                frames
+                    .into_iter()
+                    .map(|frame| PublishItem::direct(channel.clone(), frame)),
+            );
+        }
+    }
+
+    pub fn into_outcome(self) -> Outcome {
+        let mut headers = vec![
+            (
+                "content-type".to_string(),
+                ws_events::CONTENT_TYPE.to_string(),
+            ),
+            ("sec-websocket-extensions".to_string(), "grip".to_string()),
+        ];
+        headers.extend(
+            self.set_meta
+                .into_iter()
+                .map(|(name, value)| (format!("set-meta-{name}"), value)),
+        );
+        Outcome {
+            reply: Reply {
+                status: 200,
+                headers,
+                body: ws_events::encode(&self.events),
+            },
+            publishes: self.publishes,
+        }
+    }
+}

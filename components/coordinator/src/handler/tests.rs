@@ -1,0 +1,355 @@
+use super::broadcast::constant_time_eq;
+use super::*;
+use crate::config::{KEEP_ALIVE_SECONDS, MAX_CONNECTIONS_PER_USER};
+use crate::test_db::Db;
+use protocol::grip::connection_channel;
+use std::cell::{Cell, RefCell};
+
+/// Services with a clock the test moves, tokens of the form `user:<id>` that never expire, and a
+/// rate limiter that records every charge and allows `budget` units in all.
+struct Fake {
+    db: Db,
+    now: Cell<i64>,
+    epochs: Cell<u64>,
+    charges: RefCell<Vec<(String, u32)>>,
+    budget: Cell<u32>,
+}
+
+impl Fake {
+    fn new(dir: &std::path::Path) -> Self {
+        Fake {
+            db: Db::open(&dir.join("sync.db")),
+            now: Cell::new(1_000_000_000),
+            epochs: Cell::new(0),
+            charges: RefCell::default(),
+            budget: Cell::new(u32::MAX),
+        }
+    }
+
+    /// The costs charged against `key`, in order.
+    fn charged(&self, key: &str) -> Vec<u32> {
+        self.charges
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, cost)| *cost)
+            .collect()
+    }
+}
+
+impl Services for Fake {
+    fn db(&self) -> &dyn Sql {
+        &self.db
+    }
+    fn verify_user(&self, token: &str) -> Result<Identity, String> {
+        let user = token.strip_prefix("user:").ok_or("bad token")?;
+        Ok(Identity {
+            user_id: user.to_string(),
+            expires_at: i64::MAX / 2,
+        })
+    }
+    fn verify_broadcast(&self, _: &str) -> Result<(), String> {
+        Err("not in this test".into())
+    }
+    fn rate_limit(&self, key: &str, cost: u32) -> Result<RateDecision, String> {
+        self.charges.borrow_mut().push((key.to_string(), cost));
+        let allowed = cost <= self.budget.get();
+        if allowed {
+            self.budget.set(self.budget.get() - cost);
+        }
+        Ok(RateDecision {
+            allowed,
+            retry_after_ms: if allowed { 0 } else { 1_000 },
+        })
+    }
+    fn now_ms(&self) -> i64 {
+        self.now.get()
+    }
+    fn new_epoch(&self) -> String {
+        self.epochs.set(self.epochs.get() + 1);
+        format!("epoch-{}", self.epochs.get())
+    }
+}
+
+fn config() -> Config {
+    Config::from_variables(|name| (name == "grip_key").then(|| "k".repeat(32))).unwrap()
+}
+
+fn header_list(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect()
+}
+
+fn request(
+    coordinator: &Coordinator<'_>,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Outcome {
+    let headers = header_list(headers);
+    coordinator.handle_ws(&WsRequest {
+        query,
+        headers: Headers(&headers),
+        body,
+    })
+}
+
+fn open_as(coordinator: &Coordinator<'_>, user: &str, connection_id: &str) -> Outcome {
+    request(
+        coordinator,
+        &format!("userId={user}&token=user:{user}"),
+        &[("connection-id", connection_id)],
+        b"OPEN\r\n",
+    )
+}
+
+fn open(coordinator: &Coordinator<'_>, connection_id: &str) -> Outcome {
+    open_as(coordinator, "alice", connection_id)
+}
+
+/// One TEXT frame from alice's connection `c1` (authenticated by the token in the query).
+fn frame(coordinator: &Coordinator<'_>, text: &str) -> Outcome {
+    let body = ws_events::encode(&[Event::text(text)]);
+    request(
+        coordinator,
+        "userId=alice&token=user:alice",
+        &[("connection-id", "c1")],
+        &body,
+    )
+}
+
+fn texts(outcome: &Outcome) -> Vec<String> {
+    ws_events::decode(&outcome.reply.body)
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_text().map(str::to_string))
+        .collect()
+}
+
+fn closes(outcome: &Outcome) -> Vec<String> {
+    outcome
+        .publishes
+        .iter()
+        .filter(|p| p.formats.ws_message.as_ref().is_some_and(|m| m.is_close()))
+        .map(|p| p.channel.clone())
+        .collect()
+}
+
+#[test]
+fn a_crashed_gateways_connections_expire_from_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    for n in 0..MAX_CONNECTIONS_PER_USER {
+        assert_eq!(open(&coordinator, &format!("c{n}")).reply.status, 200);
+    }
+    // Still fresh: one more closes the oldest with 4002.
+    fake.now.set(fake.now.get() + 10_000);
+    assert_eq!(
+        closes(&open(&coordinator, "c10")),
+        [connection_channel("alice", "c0")]
+    );
+    assert_eq!(
+        coordinator.connections("alice").unwrap().len(),
+        MAX_CONNECTIONS_PER_USER
+    );
+    // Nothing heard from any of them for three keep-alive intervals (their gateway died):
+    // they no longer hold slots, and a new connection closes nobody.
+    fake.now
+        .set(fake.now.get() + 3 * KEEP_ALIVE_SECONDS as i64 * 1000 + 1);
+    assert!(closes(&open(&coordinator, "fresh")).is_empty());
+    assert_eq!(coordinator.connections("alice").unwrap(), ["fresh"]);
+}
+
+/// The close published for an evicted connection misses it when its own handshake is still in
+/// flight; its next request (a frame or the gateway's keep-alive) closes it instead.
+#[test]
+fn an_evicted_connection_is_closed_on_its_next_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    for n in 0..=MAX_CONNECTIONS_PER_USER {
+        open(&coordinator, &format!("c{n}"));
+    }
+    let keep_alive = |id: &str| {
+        request(
+            &coordinator,
+            "userId=alice&token=user:alice",
+            &[("connection-id", id)],
+            b"",
+        )
+    };
+    let events = |outcome: &Outcome| ws_events::decode(&outcome.reply.body).unwrap();
+    assert_eq!(
+        events(&keep_alive("c0")),
+        [Event::close(
+            close::TOO_MANY_CONNECTIONS,
+            close::REASON_TOO_MANY_CONNECTIONS
+        )]
+    );
+    assert!(events(&keep_alive("c1")).is_empty());
+}
+
+/// Another user's connection id, sent with one's own valid token, reaches only one's own
+/// channels: filling one's own registry behind it closes nobody else.
+#[test]
+fn a_connection_id_only_ever_names_a_connection_of_the_requests_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    assert_eq!(open(&coordinator, "victim").reply.status, 200);
+    let mut evicted = Vec::new();
+    evicted.extend(closes(&open_as(&coordinator, "mallory", "victim")));
+    for n in 0..MAX_CONNECTIONS_PER_USER {
+        evicted.extend(closes(&open_as(&coordinator, "mallory", &format!("m{n}"))));
+    }
+    assert_eq!(evicted, [connection_channel("mallory", "victim")]);
+    assert_eq!(coordinator.connections("alice").unwrap(), ["victim"]);
+}
+
+#[test]
+fn an_open_without_a_user_or_token_is_a_400_and_registers_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    let outcome = request(&coordinator, "userId=alice", &[], b"OPEN\r\n");
+    assert_eq!(outcome.reply.status, 400);
+    assert_eq!(
+        String::from_utf8(outcome.reply.body).unwrap(),
+        r#"{"error":"Missing userId or token"}"#
+    );
+    assert!(coordinator.connections("alice").unwrap().is_empty());
+}
+
+#[test]
+fn two_origin_headers_are_refused_in_either_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    let allowed = "http://localhost:5173";
+    for origins in [
+        [allowed, "https://evil.test"],
+        ["https://evil.test", allowed],
+    ] {
+        let outcome = request(
+            &coordinator,
+            "userId=alice&token=user:alice",
+            &[("origin", origins[0]), ("origin", origins[1])],
+            b"OPEN\r\n",
+        );
+        assert_eq!(outcome.reply.status, 403);
+    }
+    let one = request(
+        &coordinator,
+        "userId=alice&token=user:alice",
+        &[("origin", allowed)],
+        b"OPEN\r\n",
+    );
+    assert_eq!(one.reply.status, 200);
+}
+
+#[test]
+fn every_frame_type_is_charged_and_a_refused_ping_gets_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
+    for text in [
+        format!(r#"{{"type":"PING",{ts}}}"#),
+        format!(r#"{{"type":"SYNC_REQUEST",{ts},"lastSeq":0}}"#),
+        format!(r#"{{"type":"BULK_SYNC",{ts}}}"#),
+        format!(r#"{{"type":"AUTH",{ts},"token":"user:alice"}}"#),
+    ] {
+        frame(&coordinator, &text);
+    }
+    assert_eq!(fake.charged("messages:alice"), [1, 1, 1, 1]);
+    fake.budget.set(0);
+    let refused = texts(&frame(&coordinator, &format!(r#"{{"type":"PING",{ts}}}"#)));
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("RATE_LIMITED") && !refused[0].contains("PONG"));
+}
+
+#[test]
+fn a_large_catch_up_is_charged_by_its_size_and_withheld_when_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
+    store::migrate(fake.db(), 0).unwrap();
+    for n in 0..250 {
+        let text = format!(
+            r#"{{"type":"ENTRY_CREATED",{ts},"entry":{{"id":"entry_{n}","updatedAt":"2026-01-01T00:00:00Z"}}}}"#
+        );
+        let ClientFrame::Mutation(mutation) = client_frame::parse(&text).unwrap() else {
+            panic!("not a mutation");
+        };
+        store::apply(fake.db(), "alice", &mutation, "e", 0, 0).unwrap();
+    }
+    let sync = format!(r#"{{"type":"SYNC_REQUEST",{ts},"lastSeq":0}}"#);
+    let answered = texts(&frame(&coordinator, &sync));
+    assert!(answered.last().unwrap().contains("Sync complete"));
+    assert_eq!(fake.charged("messages:alice"), [1, 2]);
+    // One unit left: the request passes the gate, its size does not.
+    fake.budget.set(1);
+    let refused = frame(&coordinator, &sync);
+    assert!(refused.publishes.is_empty());
+    let refused = texts(&refused);
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("RATE_LIMITED"));
+}
+
+#[test]
+fn constant_time_comparison() {
+    assert!(constant_time_eq(b"secret-value", b"secret-value"));
+    assert!(!constant_time_eq(b"secret-valuf", b"secret-value"));
+    assert!(!constant_time_eq(b"secret", b"secret-value"));
+    assert!(!constant_time_eq(b"", b"x"));
+    assert!(constant_time_eq(b"", b""));
+}
+
+#[test]
+fn query_parameters_are_decoded() {
+    assert_eq!(
+        query_param("userId=u%201&token=a.b.c", "userId").as_deref(),
+        Some("u 1")
+    );
+    assert_eq!(query_param("userId=&token=t", "userId"), None);
+    assert_eq!(query_param("token=t", "userId"), None);
+}
