@@ -126,3 +126,51 @@ fn an_unknown_environment_stops_startup_with_a_message() {
         "{stderr}"
     );
 }
+
+/// Behind an external gateway the app verifies `Grip-Sig` with `grip_key`: outside `local` a public
+/// or short key would let anyone who reaches the app port sign their own `Meta-User-Id`.
+#[test]
+fn outside_local_a_public_or_short_grip_key_stops_startup() {
+    for (key, why) in [
+        (None, "`grip_key` is the public development key"),
+        (Some("0123456789abcdef"), "`grip_key` is 16 bytes"),
+    ] {
+        let mut config = HostConfig::new(app_manifest())
+            .through_pushpin(false)
+            .env("SPIN_VARIABLE_ENVIRONMENT", "production");
+        if let Some(key) = key {
+            config = config.env("SPIN_VARIABLE_GRIP_KEY", key);
+        }
+        let (status, stderr) = config.run_until_exit_with_args(&["--no-gateway"]).unwrap();
+        assert!(!status.success());
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(!stderr.contains("0123456789abcdef"), "the key was logged");
+    }
+    // Locally the development key is fine, and a long secret is fine anywhere.
+    HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .start_with_args(&["--no-gateway"])
+        .unwrap();
+    HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .env("SPIN_VARIABLE_ENVIRONMENT", "production")
+        .env("SPIN_VARIABLE_GRIP_KEY", &"k".repeat(32))
+        .start_with_args(&["--no-gateway"])
+        .unwrap();
+}
+
+/// A `seq_base` that is not a number used to fall back to 0: a migrated user's seqs would then
+/// restart below the original service's, and devices would skip everything until they passed it.
+#[test]
+fn a_seq_base_that_is_not_a_number_stops_startup() {
+    let (status, stderr) = HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .env("SPIN_VARIABLE_SEQ_BASE", "12x")
+        .run_until_exit()
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("`seq_base` must be a whole number, not `12x`"),
+        "{stderr}"
+    );
+}

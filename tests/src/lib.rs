@@ -242,8 +242,28 @@ impl HostConfig {
 
     /// Runs the host until it exits by itself; returns its exit status and stderr.
     pub fn run_until_exit(self) -> anyhow::Result<(ExitStatus, String)> {
+        self.run_until_exit_with_args(&[])
+    }
+
+    /// [`HostConfig::run_until_exit`] with extra `up` arguments.
+    /// A host still running after a minute is killed and reported, so the test fails, not hangs.
+    pub fn run_until_exit_with_args(self, extra: &[&str]) -> anyhow::Result<(ExitStatus, String)> {
         let state = tempfile::tempdir()?;
-        let output = self.command(state.path(), &[]).output()?;
+        let child = self.command(state.path(), extra).spawn()?;
+        let (exited, watch) = std::sync::mpsc::channel::<()>();
+        let pid = child.id().to_string();
+        let watchdog = std::thread::spawn(move || {
+            let timed_out = watch.recv_timeout(Duration::from_secs(60)).is_err();
+            if timed_out {
+                let _ = Command::new("kill").arg("-KILL").arg(&pid).status();
+            }
+            timed_out
+        });
+        let output = child.wait_with_output()?;
+        let _ = exited.send(());
+        if watchdog.join().unwrap_or(false) {
+            bail!("sync-host was still running after a minute; it should have exited");
+        }
         Ok((
             output.status,
             String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -253,16 +273,8 @@ impl HostConfig {
     /// Runs the host expecting it to refuse to start; returns its exit status and stderr. A host
     /// that starts serving instead is stopped and reported, so the test fails rather than hangs.
     pub fn run_expecting_failure(self) -> anyhow::Result<(ExitStatus, String)> {
-        self.run_expecting_failure_with_args(&[])
-    }
-
-    /// [`HostConfig::run_expecting_failure`] with extra `up` arguments.
-    pub fn run_expecting_failure_with_args(
-        self,
-        extra: &[&str],
-    ) -> anyhow::Result<(ExitStatus, String)> {
         let state = tempfile::tempdir()?;
-        let mut child = self.command(state.path(), extra).spawn()?;
+        let mut child = self.command(state.path(), &[]).spawn()?;
         let mut stderr = child.stderr.take().expect("piped");
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
