@@ -2,6 +2,7 @@
 //! exact compat strings the Mirubato frontend knows (§5).
 
 use crate::entity::{EntityType, piece_id, valid_id};
+use crate::error_code;
 use serde_json::{Map, Value};
 
 /// Largest frame accepted (§5); larger ones are refused with `Message too large` and close 1009.
@@ -27,10 +28,10 @@ impl FrameError {
     /// The *ext* `ERROR.code` that tells our own clients which rule failed.
     pub fn code(&self) -> &'static str {
         match self {
-            FrameError::TooLarge => "MESSAGE_TOO_LARGE",
-            FrameError::InvalidJson => "INVALID_JSON",
-            FrameError::InvalidUtf8 => "INVALID_UTF8",
-            FrameError::InvalidFormat(_) => "INVALID_FORMAT",
+            FrameError::TooLarge => error_code::MESSAGE_TOO_LARGE,
+            FrameError::InvalidJson => error_code::INVALID_JSON,
+            FrameError::InvalidUtf8 => error_code::INVALID_UTF8,
+            FrameError::InvalidFormat(_) => error_code::INVALID_FORMAT,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! - [`client_frame`]: frames from clients, validated, with the compat error strings.
 //! - [`server_frame`]: frames to clients.
 //! - [`close`]: close codes and reasons.
+//! - [`error_code`]: the ext `ERROR.code` values.
 //! - [`catch_up`]: a user's changed entities as catch-up frames, bounded by count and bytes.
 //! - [`exact_integers`]: integer literals JSON parsing would round.
 //! - [`environment`]: local / staging / production and the defaults each implies.
@@ -19,6 +20,7 @@ pub mod client_frame;
 pub mod close;
 pub mod entity;
 pub mod environment;
+pub mod error_code;
 pub mod exact_integers;
 pub mod grip;
 pub mod grip_key;

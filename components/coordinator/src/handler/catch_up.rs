@@ -7,6 +7,7 @@ use super::reply::EventsReply;
 use crate::config::{CATCH_UP_ROWS_PER_COST, SUBSCRIPTION_SETTLE_MS};
 use crate::store::{self, Since};
 use protocol::catch_up::{self, Numbering};
+use protocol::error_code;
 use protocol::server_frame as frames;
 
 impl Coordinator<'_> {
@@ -25,7 +26,7 @@ impl Coordinator<'_> {
         let storage_failed = |reply: &mut EventsReply| {
             reply.send(frames::error(
                 frames::SYNC_WRITE_FAILED,
-                "STORAGE_UNAVAILABLE",
+                error_code::STORAGE_UNAVAILABLE,
                 None,
                 &timestamp,
             ))

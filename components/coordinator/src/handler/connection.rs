@@ -7,6 +7,7 @@ use super::{Coordinator, WsRequest, query_param};
 use crate::config::{EXPIRY_GRACE_SECONDS, EXPIRY_WARNING_SECONDS, MAX_VIOLATIONS};
 use protocol::client_frame::FrameError;
 use protocol::close;
+use protocol::error_code;
 use protocol::server_frame as frames;
 
 /// Connection state kept in the gateway as `Meta-*`.
@@ -98,7 +99,7 @@ impl Coordinator<'_> {
             _ => {
                 reply.send(frames::error(
                     "Invalid or expired token",
-                    "AUTH_FAILED",
+                    error_code::AUTH_FAILED,
                     None,
                     &self.timestamp(),
                 ));
@@ -124,7 +125,7 @@ impl Coordinator<'_> {
             Ok(decision) => {
                 reply.send(frames::error(
                     frames::RATE_LIMIT_EXCEEDED,
-                    "RATE_LIMITED",
+                    error_code::RATE_LIMITED,
                     Some(decision.retry_after_ms),
                     &self.timestamp(),
                 ));
@@ -134,7 +135,7 @@ impl Coordinator<'_> {
             Err(_) => {
                 reply.send(frames::error(
                     frames::SYNC_WRITE_FAILED,
-                    "RATE_LIMITER_UNAVAILABLE",
+                    error_code::RATE_LIMITER_UNAVAILABLE,
                     None,
                     &self.timestamp(),
                 ));

@@ -7,6 +7,7 @@ use super::reply::EventsReply;
 use crate::config::EVENT_RETENTION_MS;
 use crate::store::{self, Applied};
 use protocol::client_frame::Mutation;
+use protocol::error_code;
 use protocol::grip::{PublishItem, user_channel};
 use protocol::server_frame as frames;
 
@@ -25,7 +26,7 @@ impl Coordinator<'_> {
         {
             reply.send(frames::error(
                 frames::USER_ID_MISMATCH,
-                "USER_ID_MISMATCH",
+                error_code::USER_ID_MISMATCH,
                 None,
                 &self.timestamp(),
             ));
@@ -98,7 +99,7 @@ impl Coordinator<'_> {
             Err(_) => {
                 reply.send(frames::error(
                     frames::SYNC_WRITE_FAILED,
-                    "WRITE_FAILED",
+                    error_code::WRITE_FAILED,
                     None,
                     &timestamp,
                 ));

@@ -13,6 +13,21 @@ struct Fake {
     epochs: Cell<u64>,
     charges: RefCell<Vec<(String, u32)>>,
     budget: Cell<u32>,
+    /// Fails every statement on the connection registry, as a broken disk would.
+    registry_broken: Cell<bool>,
+}
+
+impl Sql for Fake {
+    fn execute(
+        &self,
+        statement: &str,
+        parameters: &[crate::sql::SqlValue],
+    ) -> Result<crate::sql::Rows, String> {
+        if self.registry_broken.get() && statement.contains("connections") {
+            return Err("disk I/O error (injected)".into());
+        }
+        self.db.execute(statement, parameters)
+    }
 }
 
 impl Fake {
@@ -23,6 +38,7 @@ impl Fake {
             epochs: Cell::new(0),
             charges: RefCell::default(),
             budget: Cell::new(u32::MAX),
+            registry_broken: Cell::new(false),
         }
     }
 
@@ -39,7 +55,7 @@ impl Fake {
 
 impl Services for Fake {
     fn db(&self) -> &dyn Sql {
-        &self.db
+        self
     }
     fn verify_user(&self, token: &str) -> Result<Identity, String> {
         let user = token.strip_prefix("user:").ok_or("bad token")?;
@@ -200,6 +216,27 @@ fn an_evicted_connection_is_closed_on_its_next_request() {
         )]
     );
     assert!(events(&keep_alive("c1")).is_empty());
+}
+
+/// A registry that cannot be read used to count as empty (and was then overwritten): now the
+/// connection is refused, and the registry keeps what it had.
+#[test]
+fn an_unreadable_registry_refuses_the_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Fake::new(dir.path());
+    let config = config();
+    let coordinator = Coordinator {
+        services: &fake,
+        config: &config,
+        grip: None,
+    };
+    assert_eq!(open(&coordinator, "c0").reply.status, 200);
+    fake.registry_broken.set(true);
+    let refused = open(&coordinator, "c1");
+    assert_eq!(refused.reply.status, 503);
+    assert!(refused.publishes.is_empty());
+    fake.registry_broken.set(false);
+    assert_eq!(coordinator.connections("alice").unwrap(), ["c0"]);
 }
 
 /// Another user's connection id, sent with one's own valid token, reaches only one's own
