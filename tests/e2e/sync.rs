@@ -551,26 +551,22 @@ async fn in_band_auth_refreshes_the_token_and_a_bad_one_closes_4001() {
     assert_eq!(a.closed().await.0, 4001);
 }
 
-/// The connection registry as the coordinator stored it in the key-value file.
+/// The connections holding a slot in the registry, oldest first, as the coordinator stored them in
+/// the SQLite database.
 fn registry(host: &Host, user: &str) -> Vec<String> {
-    let db = rusqlite::Connection::open(host.state_dir().join("sqlite_key_value.db")).unwrap();
+    let db = rusqlite::Connection::open(host.state_dir().join("sqlite_db.db")).unwrap();
     db.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
-    let value: Option<Vec<u8>> = db
-        .query_row(
-            "SELECT value FROM spin_key_value WHERE store = 'default' AND key = ?1",
-            [format!("connections:{user}")],
-            |r| r.get(0),
+    let mut statement = db
+        .prepare(
+            "SELECT connection_id FROM connections WHERE user_id = ?1 AND evicted_at IS NULL
+             ORDER BY opened_at, rowid",
         )
-        .ok();
-    value
-        .map(|v| {
-            serde_json::from_slice::<Vec<(String, i64)>>(&v)
-                .unwrap()
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect()
-        })
-        .unwrap_or_default()
+        .unwrap();
+    statement
+        .query_map([user], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// Waits (bounded) until the registry satisfies `done`: the gateway reports a vanished client
