@@ -3,6 +3,7 @@
 //! Pushpin, except where `docs/gateways.md` says.
 //!
 //! - `app_client`: requests to the app (headers, `Meta-*`, `Grip-Sig`) and reading its replies.
+//! - `headers`: which headers only the gateway may send to the app.
 //! - `session`: one client connection after the handshake.
 //! - `hub`: channel subscriptions, `skip-self`, `id`/`prev-id` ordering.
 //! - `publish`: `POST /publish/`.
@@ -11,6 +12,7 @@
 //! hub by then, so — unlike Pushpin — no publish can slip past a new connection.
 
 mod app_client;
+mod headers;
 mod hub;
 mod publish;
 mod session;
@@ -140,9 +142,19 @@ fn is_websocket_upgrade(request: &Request<Incoming>) -> bool {
 }
 
 impl Gateway {
-    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn handle(&self, mut request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if !is_websocket_upgrade(&request) {
-            // Plain HTTP goes to the app as it is, as through Pushpin's proxy.
+            if headers::is_websocket_events(request.headers()) {
+                // Only the gateway speaks WebSocket-over-HTTP to the app (Pushpin refuses it too).
+                return full(
+                    StatusCode::FORBIDDEN,
+                    "application/json",
+                    r#"{"error":"WebSocket-over-HTTP requests are not accepted from clients"}"#,
+                );
+            }
+            // Plain HTTP goes to the app as through Pushpin's proxy, without the headers only the
+            // gateway may send.
+            headers::strip_gateway_only(request.headers_mut());
             let response =
                 crate::http_trigger::handle(&self.client.app, request, self.client.local, peer)
                     .await;
