@@ -116,6 +116,17 @@ const PUBLISH_URL_VARIABLE: &str = "grip_publish_url";
 const GRIP_KEY_VARIABLE: &str = "grip_key";
 const GRIP_ISS_VARIABLE: &str = "grip_iss";
 
+/// Random bytes in a generated `grip_key`: as many as HS256's output, the most its key can use.
+const GRIP_KEY_BYTES: usize = 32;
+
+/// A new `grip_key` from the OS's RNG, hex-encoded. Never logged.
+fn fresh_grip_key() -> anyhow::Result<String> {
+    let mut bytes = [0u8; GRIP_KEY_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no OS randomness for grip_key: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn bind(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(address)
         .with_context(|| format!("cannot listen on {address} ({what})"))?;
@@ -144,6 +155,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             variables::env_name(PUBLISH_URL_VARIABLE),
             format!("http://{}", publish.local_addr()?),
         );
+        // The gateway signs with a key only this process knows, unless one is configured
+        // (`SPIN_VARIABLE_GRIP_KEY` wins over these defaults): with the manifest's published
+        // default, anyone reaching the HTTP trigger port could sign `Meta-*` the app trusts.
+        variable_defaults.insert(variables::env_name(GRIP_KEY_VARIABLE), fresh_grip_key()?);
     }
     let options = app::LoadOptions {
         variable_defaults,
