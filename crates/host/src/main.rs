@@ -13,6 +13,7 @@ mod compose;
 mod deny;
 mod engine;
 mod gateway;
+mod http1_server;
 mod http_trigger;
 mod key_value;
 mod manifest;
@@ -78,6 +79,11 @@ struct UpArgs {
     /// Seconds between the gateway's pings to each client; three unanswered ones drop it.
     #[arg(long, default_value_t = 30)]
     gateway_ping_seconds: u64,
+    /// Seconds a client has to send a request head on any port the host serves; also how long an
+    /// idle keep-alive connection is kept. Tests shorten it; established WebSockets are not
+    /// affected.
+    #[arg(long, env = "SYNC_HOST_HEADER_READ_TIMEOUT_SECONDS", default_value_t = http1_server::HEADER_READ_TIMEOUT.as_secs())]
+    header_read_timeout_seconds: u64,
     /// Serve HTTP triggers only, without the embedded gateway (e.g. behind Pushpin).
     #[arg(long)]
     no_gateway: bool,
@@ -167,6 +173,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         sqlite_mode: args.sqlite_mode,
     };
     let app = Arc::new(app::App::load(&manifest, &options)?);
+    let header_read_timeout =
+        std::time::Duration::from_secs(args.header_read_timeout_seconds.max(1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -198,6 +206,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                         .unwrap_or("sync-host")
                         .to_string(),
                     ping_interval: std::time::Duration::from_secs(args.gateway_ping_seconds.max(1)),
+                    header_read_timeout,
                 };
                 Some(tokio::spawn(gateway::serve(
                     app.clone(),
@@ -235,7 +244,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             let _ = stop.send(true);
         });
         tokio::spawn(report_instances_on_sigusr1(app.engine.clone()));
-        http_trigger::serve(app, listener, wait_for_stop(stopped)).await?;
+        http_trigger::serve(app, listener, header_read_timeout, wait_for_stop(stopped)).await?;
         if let Some(gateway) = gateway {
             gateway.await??;
         }

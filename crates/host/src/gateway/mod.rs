@@ -45,6 +45,8 @@ pub struct GatewayConfig {
     pub sig_key: String,
     pub sig_iss: String,
     pub ping_interval: Duration,
+    /// For the client and publish ports: `http1_server::builder`.
+    pub header_read_timeout: Duration,
 }
 
 /// Largest client message accepted by the socket layer; the app applies its own, smaller limit
@@ -98,7 +100,8 @@ pub async fn serve(
         hub: hub.clone(),
         ping_interval: config.ping_interval,
     });
-    let publisher = tokio::spawn(publish::serve(hub, publish_listener));
+    let http1 = crate::http1_server::builder(config.header_read_timeout);
+    let publisher = tokio::spawn(publish::serve(hub, publish_listener, http1.clone()));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -110,12 +113,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
+        let http1 = http1.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
             });
-            let connection = hyper::server::conn::http1::Builder::new()
+            let connection = http1
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(error) = connection.await {

@@ -5,6 +5,7 @@ use super::hub::Hub;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -15,20 +16,19 @@ use tokio::net::TcpListener;
 /// Pushpin's `push_in_http_max_body_size`.
 const MAX_BODY: usize = 1_000_000;
 
-pub async fn serve(hub: Hub, listener: TcpListener) {
+pub async fn serve(hub: Hub, listener: TcpListener, http1: http1::Builder) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let hub = hub.clone();
+        let http1 = http1.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let hub = hub.clone();
                 async move { Ok::<_, Infallible>(publish(&hub, request).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = http1.serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
