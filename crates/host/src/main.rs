@@ -72,8 +72,9 @@ struct UpArgs {
     /// the Mirubato frontend's dev build connects (the original service's `wrangler dev` port).
     #[arg(long, default_value = "127.0.0.1:8787")]
     gateway_listen: SocketAddr,
-    /// Address of the embedded gateway's publish endpoint (`POST /publish/`, unauthenticated: keep
-    /// it on loopback).
+    /// Address of the embedded gateway's publish endpoint (`POST /publish/`). Off loopback it needs
+    /// the application variable `grip_publish_token`, which every publish must then carry as
+    /// `Authorization: Bearer <token>`.
     #[arg(long, default_value = "127.0.0.1:5561")]
     publish_listen: SocketAddr,
     /// Seconds between the gateway's pings to each client; three unanswered ones drop it.
@@ -121,6 +122,8 @@ fn main() -> std::process::ExitCode {
 const PUBLISH_URL_VARIABLE: &str = "grip_publish_url";
 const GRIP_KEY_VARIABLE: &str = "grip_key";
 const GRIP_ISS_VARIABLE: &str = "grip_iss";
+/// The bearer token the app publishes with; the publish endpoint then requires it.
+const PUBLISH_TOKEN_VARIABLE: &str = "grip_publish_token";
 
 /// Random bytes in a generated `grip_key`: as many as HS256's output, the most its key can use.
 const GRIP_KEY_BYTES: usize = 32;
@@ -131,6 +134,27 @@ fn fresh_grip_key() -> anyhow::Result<String> {
     getrandom::fill(&mut bytes)
         .map_err(|e| anyhow::anyhow!("no OS randomness for grip_key: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Anyone who reaches the publish endpoint can write to every client and close any connection, so
+/// off loopback it needs a token. Checked before anything is bound.
+fn refuse_an_open_publish_endpoint(
+    manifest: &manifest::Manifest,
+    address: SocketAddr,
+) -> anyhow::Result<()> {
+    let token = variables::application_value(manifest, PUBLISH_TOKEN_VARIABLE, |name| {
+        std::env::var(name).ok()
+    })
+    .unwrap_or_default();
+    if address.ip().is_loopback() || !token.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the publish endpoint would listen on {address}, which is not loopback, without a token: \
+         set the application variable `{PUBLISH_TOKEN_VARIABLE}` (environment variable {}) so every \
+         publish must carry it, or keep --publish-listen on loopback",
+        variables::env_name(PUBLISH_TOKEN_VARIABLE)
+    )
 }
 
 fn bind(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
@@ -144,6 +168,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let manifest = manifest::Manifest::load(&args.manifest)?;
     if args.build {
         builder::build_all(&manifest)?;
+    }
+    if !args.no_gateway {
+        refuse_an_open_publish_endpoint(&manifest, args.publish_listen)?;
     }
     let listener = bind(args.listen, "HTTP triggers")?;
     let gateway_listeners = if args.no_gateway {
@@ -207,6 +234,11 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                         .to_string(),
                     ping_interval: std::time::Duration::from_secs(args.gateway_ping_seconds.max(1)),
                     header_read_timeout,
+                    publish_token: app
+                        .variables
+                        .application(PUBLISH_TOKEN_VARIABLE)
+                        .filter(|token| !token.is_empty())
+                        .map(str::to_string),
                 };
                 Some(tokio::spawn(gateway::serve(
                     app.clone(),

@@ -47,6 +47,8 @@ pub struct GatewayConfig {
     pub ping_interval: Duration,
     /// For the client and publish ports: `http1_server::builder`.
     pub header_read_timeout: Duration,
+    /// When set, every publish must carry `Authorization: Bearer <token>`.
+    pub publish_token: Option<String>,
 }
 
 /// Largest client message accepted by the socket layer; the app applies its own, smaller limit
@@ -101,7 +103,12 @@ pub async fn serve(
         ping_interval: config.ping_interval,
     });
     let http1 = crate::http1_server::builder(config.header_read_timeout);
-    let publisher = tokio::spawn(publish::serve(hub, publish_listener, http1.clone()));
+    let publisher = tokio::spawn(publish::serve(
+        hub,
+        publish_listener,
+        http1.clone(),
+        config.publish_token.map(Arc::from),
+    ));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
