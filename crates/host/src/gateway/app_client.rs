@@ -121,6 +121,28 @@ pub struct ConnectionContext {
     pub peer: SocketAddr,
 }
 
+/// One WebSocket-over-HTTP request to the app and its reply: what a session needs of the app
+/// (a seam, so sessions are tested against a fake app over an in-memory socket).
+pub trait AppCall: Send + Sync + 'static {
+    fn call(
+        &self,
+        connection: &ConnectionContext,
+        meta: &BTreeMap<String, String>,
+        events: &[Event],
+    ) -> impl Future<Output = anyhow::Result<AppReply>> + Send;
+}
+
+impl AppCall for AppClient {
+    async fn call(
+        &self,
+        connection: &ConnectionContext,
+        meta: &BTreeMap<String, String>,
+        events: &[Event],
+    ) -> anyhow::Result<AppReply> {
+        AppClient::call(self, connection, meta, events).await
+    }
+}
+
 impl AppClient {
     pub async fn call(
         &self,

@@ -5,6 +5,8 @@
 //! - `app_client`: requests to the app (headers, `Meta-*`, `Grip-Sig`) and reading its replies.
 //! - `headers`: which headers only the gateway may send to the app.
 //! - `session`: one client connection after the handshake.
+//! - `writer`: the writing half of a client socket, which a client that stops reading cannot block
+//!   the session with.
 //! - `hub`: channel subscriptions, `skip-self`, `id`/`prev-id` ordering.
 //! - `publish`: `POST /publish/`.
 //!
@@ -16,6 +18,7 @@ mod headers;
 mod hub;
 mod publish;
 mod session;
+mod writer;
 
 use crate::app::App;
 use app_client::{AppClient, ConnectionContext, GripSigner};
