@@ -703,13 +703,17 @@ async fn legacy_broadcast_auth_only_when_enabled() {
 /// user's identity through forged `Meta-*` headers: the token in the query decides.
 #[tokio::test(flavor = "multi_thread")]
 async fn meta_headers_are_trusted_only_with_a_valid_grip_sig() {
-    let host = HostConfig::new(app_manifest()).start().unwrap();
+    let grip_key = "mirubato-local-grip-key-change-me";
+    // Configured, so the embedded gateway signs with it too (it makes up its own otherwise).
+    let host = HostConfig::new(app_manifest())
+        .env("SPIN_VARIABLE_GRIP_KEY", grip_key)
+        .start()
+        .unwrap();
     let alice_token = token("alice", 3600);
     let text =
         json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {"id": "forged"}})
             .to_string();
     let body = format!("TEXT {:x}\r\n{text}\r\n", text.len());
-    let grip_key = "mirubato-local-grip-key-change-me";
     let sig = |key: &str, iss: &str, exp_in: i64| {
         auth::matrix::sign_hs256(
             key,

@@ -122,13 +122,10 @@ impl HostConfig {
 
     fn command(&self, state_dir: &Path, extra: &[&str]) -> Command {
         let mut command = Command::new(host_binary());
-        command.args([
-            "up",
-            "--listen",
-            "127.0.0.1:0",
-            "--publish-listen",
-            "127.0.0.1:0",
-        ]);
+        command.args(["up", "--listen", "127.0.0.1:0"]);
+        if !extra.contains(&"--publish-listen") {
+            command.args(["--publish-listen", "127.0.0.1:0"]);
+        }
         if !self.default_gateway_address {
             command.args(["--gateway-listen", "127.0.0.1:0"]);
         }
@@ -273,8 +270,16 @@ impl HostConfig {
     /// Runs the host expecting it to refuse to start; returns its exit status and stderr. A host
     /// that starts serving instead is stopped and reported, so the test fails rather than hangs.
     pub fn run_expecting_failure(self) -> anyhow::Result<(ExitStatus, String)> {
+        self.run_expecting_failure_with_args(&[])
+    }
+
+    /// [`HostConfig::run_expecting_failure`] with extra `up` arguments.
+    pub fn run_expecting_failure_with_args(
+        self,
+        extra: &[&str],
+    ) -> anyhow::Result<(ExitStatus, String)> {
         let state = tempfile::tempdir()?;
-        let mut child = self.command(state.path(), &[]).spawn()?;
+        let mut child = self.command(state.path(), extra).spawn()?;
         let mut stderr = child.stderr.take().expect("piped");
         let stderr = std::thread::spawn(move || {
             let mut text = String::new();
@@ -497,6 +502,43 @@ impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
+}
+
+/// spin.toml's default `grip_key` and `grip_iss`: what a forger tries first.
+pub const MANIFEST_GRIP_KEY: &str = "mirubato-local-grip-key-change-me";
+pub const MANIFEST_GRIP_ISS: &str = "mirubato-gateway";
+
+/// A WebSocket-over-HTTP request such as only a gateway may send: `POST <base><path>` with the
+/// given `Content-Type`, a `Grip-Sig` signed with `grip_key`, `Meta-*` claiming `user` and a
+/// `Connection-Id`, and `events` as its body. A forger sends exactly this to steal `user`'s data.
+pub fn forged_ws_events(
+    base: &str,
+    path: &str,
+    content_type: &str,
+    grip_key: &str,
+    user: &str,
+    events: &[protocol::ws_events::Event],
+) -> Reply {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    let sig = auth::matrix::sign_hs256(
+        grip_key,
+        &serde_json::json!({"iss": MANIFEST_GRIP_ISS, "exp": exp}),
+    );
+    Reply::from(
+        Host::agent()
+            .post(format!("{base}{path}"))
+            .header("content-type", content_type)
+            .header("grip-sig", sig)
+            .header("meta-user-id", user)
+            .header("meta-token-exp", "9999999999")
+            .header("meta-user", "x")
+            .header("connection-id", "x")
+            .send(&protocol::ws_events::encode(events)[..]),
+    )
 }
 
 pub mod client_model;

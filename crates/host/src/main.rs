@@ -13,6 +13,7 @@ mod compose;
 mod deny;
 mod engine;
 mod gateway;
+mod http1_server;
 mod http_trigger;
 mod key_value;
 mod manifest;
@@ -71,13 +72,19 @@ struct UpArgs {
     /// the Mirubato frontend's dev build connects (the original service's `wrangler dev` port).
     #[arg(long, default_value = "127.0.0.1:8787")]
     gateway_listen: SocketAddr,
-    /// Address of the embedded gateway's publish endpoint (`POST /publish/`, unauthenticated: keep
-    /// it on loopback).
+    /// Address of the embedded gateway's publish endpoint (`POST /publish/`). Off loopback it needs
+    /// the application variable `grip_publish_token`, which every publish must then carry as
+    /// `Authorization: Bearer <token>`.
     #[arg(long, default_value = "127.0.0.1:5561")]
     publish_listen: SocketAddr,
     /// Seconds between the gateway's pings to each client; three unanswered ones drop it.
     #[arg(long, default_value_t = 30)]
     gateway_ping_seconds: u64,
+    /// Seconds a client has to send a request head on any port the host serves; also how long an
+    /// idle keep-alive connection is kept. Tests shorten it; established WebSockets are not
+    /// affected.
+    #[arg(long, env = "SYNC_HOST_HEADER_READ_TIMEOUT_SECONDS", default_value_t = http1_server::HEADER_READ_TIMEOUT.as_secs())]
+    header_read_timeout_seconds: u64,
     /// Serve HTTP triggers only, without the embedded gateway (e.g. behind Pushpin).
     #[arg(long)]
     no_gateway: bool,
@@ -115,6 +122,40 @@ fn main() -> std::process::ExitCode {
 const PUBLISH_URL_VARIABLE: &str = "grip_publish_url";
 const GRIP_KEY_VARIABLE: &str = "grip_key";
 const GRIP_ISS_VARIABLE: &str = "grip_iss";
+/// The bearer token the app publishes with; the publish endpoint then requires it.
+const PUBLISH_TOKEN_VARIABLE: &str = "grip_publish_token";
+
+/// Random bytes in a generated `grip_key`: as many as HS256's output, the most its key can use.
+const GRIP_KEY_BYTES: usize = 32;
+
+/// A new `grip_key` from the OS's RNG, hex-encoded. Never logged.
+fn fresh_grip_key() -> anyhow::Result<String> {
+    let mut bytes = [0u8; GRIP_KEY_BYTES];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no OS randomness for grip_key: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Anyone who reaches the publish endpoint can write to every client and close any connection, so
+/// off loopback it needs a token. Checked before anything is bound.
+fn refuse_an_open_publish_endpoint(
+    manifest: &manifest::Manifest,
+    address: SocketAddr,
+) -> anyhow::Result<()> {
+    let token = variables::application_value(manifest, PUBLISH_TOKEN_VARIABLE, |name| {
+        std::env::var(name).ok()
+    })
+    .unwrap_or_default();
+    if address.ip().is_loopback() || !token.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the publish endpoint would listen on {address}, which is not loopback, without a token: \
+         set the application variable `{PUBLISH_TOKEN_VARIABLE}` (environment variable {}) so every \
+         publish must carry it, or keep --publish-listen on loopback",
+        variables::env_name(PUBLISH_TOKEN_VARIABLE)
+    )
+}
 
 fn bind(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(address)
@@ -127,6 +168,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
     let manifest = manifest::Manifest::load(&args.manifest)?;
     if args.build {
         builder::build_all(&manifest)?;
+    }
+    if !args.no_gateway {
+        refuse_an_open_publish_endpoint(&manifest, args.publish_listen)?;
     }
     let listener = bind(args.listen, "HTTP triggers")?;
     let gateway_listeners = if args.no_gateway {
@@ -144,6 +188,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             variables::env_name(PUBLISH_URL_VARIABLE),
             format!("http://{}", publish.local_addr()?),
         );
+        // The gateway signs with a key only this process knows, unless one is configured
+        // (`SPIN_VARIABLE_GRIP_KEY` wins over these defaults): with the manifest's published
+        // default, anyone reaching the HTTP trigger port could sign `Meta-*` the app trusts.
+        variable_defaults.insert(variables::env_name(GRIP_KEY_VARIABLE), fresh_grip_key()?);
     }
     let options = app::LoadOptions {
         variable_defaults,
@@ -152,6 +200,8 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         sqlite_mode: args.sqlite_mode,
     };
     let app = Arc::new(app::App::load(&manifest, &options)?);
+    let header_read_timeout =
+        std::time::Duration::from_secs(args.header_read_timeout_seconds.max(1));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -183,6 +233,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                         .unwrap_or("sync-host")
                         .to_string(),
                     ping_interval: std::time::Duration::from_secs(args.gateway_ping_seconds.max(1)),
+                    header_read_timeout,
+                    publish_token: app
+                        .variables
+                        .application(PUBLISH_TOKEN_VARIABLE)
+                        .filter(|token| !token.is_empty())
+                        .map(str::to_string),
                 };
                 Some(tokio::spawn(gateway::serve(
                     app.clone(),
@@ -220,7 +276,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             let _ = stop.send(true);
         });
         tokio::spawn(report_instances_on_sigusr1(app.engine.clone()));
-        http_trigger::serve(app, listener, wait_for_stop(stopped)).await?;
+        http_trigger::serve(app, listener, header_read_timeout, wait_for_stop(stopped)).await?;
         if let Some(gateway) = gateway {
             gateway.await??;
         }

@@ -27,6 +27,17 @@ pub fn env_name(variable: &str) -> String {
     format!("SPIN_VARIABLE_{}", variable.to_ascii_uppercase())
 }
 
+/// One application variable resolved as [`AppState::resolve`] resolves it (`lookup` of its
+/// environment name, else the manifest's default), for a setting needed before the app loads.
+pub fn application_value(
+    manifest: &Manifest,
+    name: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let decl = manifest.variables.get(name)?;
+    lookup(&env_name(name)).or_else(|| decl.default.clone())
+}
+
 /// Per-app state: every component's variables, resolved.
 #[derive(Debug, Default)]
 pub struct AppState {

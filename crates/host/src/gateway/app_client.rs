@@ -2,6 +2,7 @@
 //! the upgrade's path and query with the client's handshake headers replayed, `Connection-Id`,
 //! `Meta-*`, a fresh `Grip-Sig`, and a body of events.
 
+use super::headers;
 use crate::app::App;
 use crate::http_trigger;
 use bytes::Bytes;
@@ -13,14 +14,14 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Client handshake headers that are not replayed to the app (hop-by-hop, or the gateway's own).
+/// Client handshake headers that are not replayed to the app (hop-by-hop, or set per request);
+/// the gateway-only ones (`headers::is_gateway_only`) are never replayed either.
 const NOT_REPLAYED: &[&str] = &[
     "upgrade",
     "connection",
     "accept",
     "content-length",
     "content-type",
-    "connection-id",
     "keep-alive",
     "accept-encoding",
     "content-encoding",
@@ -120,6 +121,28 @@ pub struct ConnectionContext {
     pub peer: SocketAddr,
 }
 
+/// One WebSocket-over-HTTP request to the app and its reply: what a session needs of the app
+/// (a seam, so sessions are tested against a fake app over an in-memory socket).
+pub trait AppCall: Send + Sync + 'static {
+    fn call(
+        &self,
+        connection: &ConnectionContext,
+        meta: &BTreeMap<String, String>,
+        events: &[Event],
+    ) -> impl Future<Output = anyhow::Result<AppReply>> + Send;
+}
+
+impl AppCall for AppClient {
+    async fn call(
+        &self,
+        connection: &ConnectionContext,
+        meta: &BTreeMap<String, String>,
+        events: &[Event],
+    ) -> anyhow::Result<AppReply> {
+        AppClient::call(self, connection, meta, events).await
+    }
+}
+
 impl AppClient {
     pub async fn call(
         &self,
@@ -137,10 +160,7 @@ impl AppClient {
         let headers = request.headers_mut();
         for (name, value) in &connection.handshake {
             let lower = name.as_str();
-            if NOT_REPLAYED.contains(&lower)
-                || lower.starts_with("meta-")
-                || lower.starts_with("grip-")
-            {
+            if NOT_REPLAYED.contains(&lower) || headers::is_gateway_only(lower) {
                 continue;
             }
             headers.append(name.clone(), value.clone());

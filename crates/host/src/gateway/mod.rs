@@ -3,7 +3,10 @@
 //! Pushpin, except where `docs/gateways.md` says.
 //!
 //! - `app_client`: requests to the app (headers, `Meta-*`, `Grip-Sig`) and reading its replies.
+//! - `headers`: which headers only the gateway may send to the app.
 //! - `session`: one client connection after the handshake.
+//! - `writer`: the writing half of a client socket, which a client that stops reading cannot block
+//!   the session with.
 //! - `hub`: channel subscriptions, `skip-self`, `id`/`prev-id` ordering.
 //! - `publish`: `POST /publish/`.
 //!
@@ -11,9 +14,11 @@
 //! hub by then, so — unlike Pushpin — no publish can slip past a new connection.
 
 mod app_client;
+mod headers;
 mod hub;
 mod publish;
 mod session;
+mod writer;
 
 use crate::app::App;
 use app_client::{AppClient, ConnectionContext, GripSigner};
@@ -43,6 +48,10 @@ pub struct GatewayConfig {
     pub sig_key: String,
     pub sig_iss: String,
     pub ping_interval: Duration,
+    /// For the client and publish ports: `http1_server::builder`.
+    pub header_read_timeout: Duration,
+    /// When set, every publish must carry `Authorization: Bearer <token>`.
+    pub publish_token: Option<String>,
 }
 
 /// Largest client message accepted by the socket layer; the app applies its own, smaller limit
@@ -96,7 +105,13 @@ pub async fn serve(
         hub: hub.clone(),
         ping_interval: config.ping_interval,
     });
-    let publisher = tokio::spawn(publish::serve(hub, publish_listener));
+    let http1 = crate::http1_server::builder(config.header_read_timeout);
+    let publisher = tokio::spawn(publish::serve(
+        hub,
+        publish_listener,
+        http1.clone(),
+        config.publish_token.map(Arc::from),
+    ));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -108,12 +123,13 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
+        let http1 = http1.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let gateway = gateway.clone();
                 async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
             });
-            let connection = hyper::server::conn::http1::Builder::new()
+            let connection = http1
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades();
             if let Err(error) = connection.await {
@@ -140,9 +156,19 @@ fn is_websocket_upgrade(request: &Request<Incoming>) -> bool {
 }
 
 impl Gateway {
-    async fn handle(&self, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    async fn handle(&self, mut request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         if !is_websocket_upgrade(&request) {
-            // Plain HTTP goes to the app as it is, as through Pushpin's proxy.
+            if headers::is_websocket_events(request.headers()) {
+                // Only the gateway speaks WebSocket-over-HTTP to the app (Pushpin refuses it too).
+                return full(
+                    StatusCode::FORBIDDEN,
+                    "application/json",
+                    r#"{"error":"WebSocket-over-HTTP requests are not accepted from clients"}"#,
+                );
+            }
+            // Plain HTTP goes to the app as through Pushpin's proxy, without the headers only the
+            // gateway may send.
+            headers::strip_gateway_only(request.headers_mut());
             let response =
                 crate::http_trigger::handle(&self.client.app, request, self.client.local, peer)
                     .await;

@@ -1,34 +1,46 @@
 //! `POST /publish/`, compatible with Pushpin's HTTP publish endpoint: `{"items":[…]}` →
-//! `200 Published`. Like Pushpin's, it has no authentication: bind it to loopback.
+//! `200 Published`. Without a token it has no authentication, like Pushpin's, and the host keeps it
+//! on loopback; with one (`grip_publish_token`) every publish must carry
+//! `Authorization: Bearer <token>`, as Fanout's API does, or is refused with 401.
 
 use super::hub::Hub;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use protocol::grip::PublishRequest;
+use sha2::{Digest, Sha256};
 use std::convert::Infallible;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Pushpin's `push_in_http_max_body_size`.
 const MAX_BODY: usize = 1_000_000;
 
-pub async fn serve(hub: Hub, listener: TcpListener) {
+pub async fn serve(
+    hub: Hub,
+    listener: TcpListener,
+    http1: http1::Builder,
+    token: Option<Arc<str>>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let hub = hub.clone();
+        let token = token.clone();
+        let http1 = http1.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let hub = hub.clone();
-                async move { Ok::<_, Infallible>(publish(&hub, request).await) }
+                let token = token.clone();
+                async move { Ok::<_, Infallible>(publish(&hub, token.as_deref(), request).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = http1.serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -36,14 +48,53 @@ pub async fn serve(hub: Hub, listener: TcpListener) {
 fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("text/plain"),
-    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     response
 }
 
-async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<Full<Bytes>> {
+fn unauthorized() -> Response<Full<Bytes>> {
+    let body = r#"{"error":"Missing or invalid publish token"}"#;
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// Whether the request carries `Authorization: Bearer <token>`. The comparison takes the same
+/// time wherever the first difference is (digests hide the length too), so timing reveals nothing
+/// of the token.
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    let Some(value) = headers.get(AUTHORIZATION).map(HeaderValue::as_bytes) else {
+        return false;
+    };
+    let Some((scheme, given)) = value.split_at_checked(7) else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer ") {
+        return false;
+    }
+    let (given, expected) = (Sha256::digest(given), Sha256::digest(token.as_bytes()));
+    given
+        .iter()
+        .zip(expected.iter())
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+async fn publish(
+    hub: &Hub,
+    token: Option<&str>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    if let Some(token) = token
+        && !authorized(request.headers(), token)
+    {
+        return unauthorized();
+    }
     let path = request.uri().path().trim_end_matches('/');
     if path != "/publish" {
         return reply(StatusCode::NOT_FOUND, "Not Found\n");
@@ -63,4 +114,35 @@ async fn publish(hub: &Hub, request: Request<Incoming>) -> Response<Full<Bytes>>
         hub.publish(item);
     }
     reply(StatusCode::OK, "Published\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_authorization(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_is_authorized() {
+        assert!(authorized(&with_authorization("Bearer t0k3n"), "t0k3n"));
+        assert!(authorized(&with_authorization("bearer t0k3n"), "t0k3n"));
+        for wrong in [
+            "Bearer t0k3",
+            "Bearer t0k3n2",
+            "Bearer ",
+            "Basic t0k3n",
+            "t0k3n",
+            "",
+        ] {
+            assert!(
+                !authorized(&with_authorization(wrong), "t0k3n"),
+                "{wrong:?}"
+            );
+        }
+        assert!(!authorized(&HeaderMap::new(), "t0k3n"));
+    }
 }

@@ -1,27 +1,29 @@
 //! One client connection after the handshake: client frames become requests to the app (one in
 //! flight at a time, so events arrive in order), the app's reply events and the hub's deliveries
 //! become frames to the client. Pings reap dead peers; an abrupt end is reported as DISCONNECT.
+//! Writes go through `writer`, so nothing here ever waits for the client to read.
 
-use super::app_client::{AppClient, AppReply, ConnectionContext};
+use super::app_client::{AppCall, AppReply, ConnectionContext};
 use super::hub::{CloseRequest, Hub, Inbox, Outbox};
-use futures_util::{SinkExt, StreamExt};
+use super::writer::{Ending, Outgoing};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use protocol::client_frame::FrameError;
+use protocol::close;
 use protocol::grip::{AppEvent, ControlMessage, classify};
+use protocol::server_frame;
 use protocol::ws_events::{Event, EventKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 /// Shortest keep-alive request interval honoured (a guard against a busy loop, not a policy).
 const MIN_KEEP_ALIVE: Duration = Duration::from_secs(1);
-
-/// How long one write to the client may wait for room in its socket: a client that reads nothing
-/// for this long is dropped, so it cannot hold the session (and its queued frames) forever.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the session should do after processing a reply.
 #[derive(Debug, PartialEq, Eq)]
@@ -123,33 +125,129 @@ impl ConnectionState {
     }
 }
 
-pub struct Session<S> {
+pub struct Session<S, C> {
     pub socket: WebSocketStream<S>,
     pub state: ConnectionState,
     pub inbox: Inbox,
-    pub client: Arc<AppClient>,
+    pub client: Arc<C>,
     pub hub: Hub,
     pub ping_interval: Duration,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
-    /// Runs the connection to its end; `pending` are frames from the OPEN reply.
-    pub async fn run(mut self, pending: Vec<Message>, initial: Next) {
-        let id = self.state.context.id.clone();
-        let outcome = self.serve(pending, initial).await;
-        if let Err(error) = outcome {
-            tracing::debug!(connection = id.as_str(), "connection ended: {error:#}");
+/// How the loop ended: how the socket ends, and whether the app still has to hear of it (it
+/// knows already when it asked for the end, or heard the client's close).
+struct End {
+    ending: Ending,
+    tell_app: bool,
+}
+
+impl End {
+    fn quietly(ending: Ending) -> Self {
+        Self {
+            ending,
+            tell_app: false,
         }
-        self.hub.remove(&id);
     }
 
-    async fn serve(&mut self, pending: Vec<Message>, initial: Next) -> anyhow::Result<()> {
+    fn telling_the_app(ending: Ending) -> Self {
+        Self {
+            ending,
+            tell_app: true,
+        }
+    }
+}
+
+/// The session's reading side: everything but the socket's writing half.
+struct Reader<S, C> {
+    stream: SplitStream<WebSocketStream<S>>,
+    out: Outgoing,
+    writer_ended: tokio::sync::oneshot::Receiver<()>,
+    state: ConnectionState,
+    inbox: Inbox,
+    client: Arc<C>,
+    hub: Hub,
+    ping_interval: Duration,
+}
+
+impl<S, C> Session<S, C>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: AppCall,
+{
+    /// Runs the connection to its end; `pending` are frames from the OPEN reply.
+    pub async fn run(self, pending: Vec<Message>, initial: Next) {
+        let (sink, stream) = self.socket.split();
+        let (out, writer_ended) = Outgoing::spawn(sink);
+        let mut reader = Reader {
+            stream,
+            out,
+            writer_ended,
+            state: self.state,
+            inbox: self.inbox,
+            client: self.client,
+            hub: self.hub,
+            ping_interval: self.ping_interval,
+        };
         for message in pending {
-            self.send(message).await?;
+            reader.out.push(message);
         }
-        if self.finish(initial).await? {
-            return Ok(());
-        }
+        let end = match ending(initial) {
+            Some(ending) => End::quietly(ending),
+            None => reader.serve().await,
+        };
+        let Reader {
+            out,
+            state,
+            client,
+            hub,
+            ..
+        } = reader;
+        let id = state.context.id.as_str();
+        tracing::debug!(connection = id, "connection ending: {:?}", end.ending);
+        hub.remove(id);
+        // The socket's end and the app's DISCONNECT do not wait for each other.
+        let tell_app = async {
+            if end.tell_app {
+                let disconnect = [Event::new(EventKind::Disconnect)];
+                if let Err(error) = client.call(&state.context, &state.meta, &disconnect).await {
+                    tracing::debug!(connection = id, "DISCONNECT failed: {error:#}");
+                }
+            }
+        };
+        tokio::join!(out.finish(end.ending), tell_app);
+    }
+}
+
+/// What a reply's `Next` means for the socket; `None` to carry on.
+fn ending(next: Next) -> Option<Ending> {
+    match next {
+        Next::Continue => None,
+        Next::Close(code, reason) => Some(Ending::Close(Some(CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        }))),
+        Next::Drop => Some(Ending::Drop),
+    }
+}
+
+/// A frame the gateway refuses itself: the client hears why (an `ERROR` frame, then a close code
+/// that says it), and the app that the connection is gone.
+fn refuse(error: FrameError, code: u16, reason: &str, out: &mut Outgoing) -> End {
+    let now = protocol::timestamp::iso8601(std::time::SystemTime::now());
+    let frame = server_frame::error(&error.to_string(), error.code(), None, &now);
+    out.push(Message::text(frame));
+    End::telling_the_app(Ending::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_string().into(),
+    })))
+}
+
+impl<S, C> Reader<S, C>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    C: AppCall,
+{
+    async fn serve(&mut self) -> End {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
         let mut missed_pongs = 0u32;
@@ -162,65 +260,103 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                     None => std::future::pending().await,
                 }
             };
+            // While frames wait for room in the writer's queue, no new work is taken on: what a
+            // client that reads slowly can make the gateway hold stays bounded.
+            let room = self.out.has_room();
             tokio::select! {
-                // A close the app asked for goes first: it must not wait behind queued frames.
+                // A close the app asked for goes first: it must not wait behind queued frames,
+                // nor behind a write the client is not reading.
                 biased;
                 close = self.inbox.closes.recv() => {
-                    if let Some(CloseRequest { code, reason }) = close {
-                        self.finish(Next::Close(code, reason)).await?;
-                        let _ = self.call(&[Event::new(EventKind::Disconnect)]).await;
-                    }
-                    return Ok(());
+                    return match close {
+                        Some(CloseRequest { code, reason }) => End::telling_the_app(Ending::CloseNow(CloseFrame {
+                            code: CloseCode::from(code),
+                            reason: reason.into(),
+                        })),
+                        None => End::quietly(Ending::Drop),
+                    };
                 }
-                frame = self.socket.next() => {
+                _ = &mut self.writer_ended => {
+                    tracing::info!(connection = self.state.context.id.as_str(), "dropping a client that stopped reading");
+                    return End::telling_the_app(Ending::Drop);
+                }
+                () = self.out.wait_for_room(), if !room => self.out.move_backlog(),
+                frame = self.stream.next(), if room => {
                     let event = match frame {
                         Some(Ok(Message::Text(text))) => Event::text(text.as_str()),
                         Some(Ok(Message::Binary(data))) => Event { kind: EventKind::Binary, content: data.to_vec() },
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => { missed_pongs = 0; continue; }
                         Some(Ok(Message::Close(frame))) => {
-                            let (code, reason) = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new()));
-                            // The app answers a CLOSE with CLOSE; the connection ends either way.
+                            let (code, reason) = frame
+                                .map(|f| (u16::from(f.code), f.reason.to_string()))
+                                .unwrap_or((close::NO_STATUS, String::new()));
+                            // The app answers a CLOSE with CLOSE; the connection ends either way,
+                            // and nothing but the close echo may follow the client's close.
                             let _ = self.call(&[Event::close(code, &reason)]).await;
-                            // Reading the client's close queued the reply that echoes its code;
-                            // write it out, so the client sees its own code and not 1006.
-                            let _ = tokio::time::timeout(SEND_TIMEOUT, self.socket.flush()).await;
-                            return Ok(());
+                            // Reading the client's close queued the echo of its code: writing
+                            // it out ends the handshake, so the client sees its code, not 1006.
+                            return End::quietly(Ending::Close(None));
                         }
                         Some(Ok(Message::Frame(_))) => continue,
-                        Some(Err(_)) | None => {
-                            let _ = self.call(&[Event::new(EventKind::Disconnect)]).await;
-                            return Ok(());
+                        Some(Err(WsError::Capacity(_))) => {
+                            return refuse(FrameError::TooLarge, close::MESSAGE_TOO_BIG, close::REASON_MESSAGE_TOO_BIG, &mut self.out);
                         }
+                        Some(Err(WsError::Utf8(_))) => {
+                            return refuse(FrameError::InvalidUtf8, close::INVALID_PAYLOAD, close::REASON_INVALID_PAYLOAD, &mut self.out);
+                        }
+                        Some(Err(_)) | None => return End::telling_the_app(Ending::Drop),
                     };
                     missed_pongs = 0;
                     idle_since = tokio::time::Instant::now();
-                    let next = self.call(&[event]).await?;
-                    if self.finish(next).await? { return Ok(()); }
+                    if let Some(end) = self.call_and_queue(&[event]).await { return end; }
                 }
-                frame = self.inbox.frames.recv() => match frame {
-                    Some(text) => self.send(Message::text(text)).await?,
-                    None => return Ok(()),
+                frame = self.inbox.frames.recv(), if room => match frame {
+                    Some(text) => self.out.push(Message::text(text)),
+                    None => return End::quietly(Ending::Drop),
                 },
                 _ = ping.tick() => {
                     missed_pongs += 1;
                     if missed_pongs > 3 {
                         tracing::info!(connection = self.state.context.id.as_str(), "dropping a peer that stopped answering pings");
-                        let _ = self.call(&[Event::new(EventKind::Disconnect)]).await;
-                        return Ok(());
+                        return End::telling_the_app(Ending::Drop);
                     }
-                    self.send(Message::Ping(Vec::new().into())).await?;
+                    // A writer that is behind has a ping's worth of proof already.
+                    if room {
+                        self.out.push(Message::Ping(Vec::new().into()));
+                    }
                 }
-                () = keep_alive_due => {
+                () = keep_alive_due, if room => {
                     idle_since = tokio::time::Instant::now();
-                    let next = self.call(&[]).await?;
-                    if self.finish(next).await? { return Ok(()); }
+                    if let Some(end) = self.call_and_queue(&[]).await { return end; }
                 }
             }
         }
     }
 
-    /// One request to the app and the processing of its reply.
-    async fn call(&mut self, events: &[Event]) -> anyhow::Result<Next> {
+    /// One request to the app; its frames are queued for the client. `Some` when the app ended
+    /// the connection (it knows, so it is not told again).
+    async fn call_and_queue(&mut self, events: &[Event]) -> Option<End> {
+        let next = match self.call(events).await {
+            Ok((next, outgoing)) => {
+                for message in outgoing {
+                    self.out.push(message);
+                }
+                next
+            }
+            Err(error) => {
+                tracing::warn!(
+                    connection = self.state.context.id.as_str(),
+                    "calling the app failed: {error:#}"
+                );
+                Next::Drop
+            }
+        };
+        ending(next).map(End::quietly)
+    }
+
+    /// One request to the app and the processing of its reply: what to do next, and the frames
+    /// for the client.
+    async fn call(&mut self, events: &[Event]) -> anyhow::Result<(Next, Vec<Message>)> {
         let reply = self
             .client
             .call(&self.state.context, &self.state.meta, events)
@@ -231,37 +367,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 status = reply.status,
                 "the app's reply is not websocket-events; dropping the connection"
             );
-            return Ok(Next::Drop);
+            return Ok((Next::Drop, Vec::new()));
         };
         let mut outgoing = Vec::new();
         let next = self.state.apply(&self.hub, &reply, events, &mut outgoing);
-        for message in outgoing {
-            self.send(message).await?;
-        }
-        Ok(next)
-    }
-
-    /// Writes one message, failing when the client leaves no room for [`SEND_TIMEOUT`].
-    async fn send(&mut self, message: Message) -> anyhow::Result<()> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(message)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => anyhow::bail!("the client read nothing for {SEND_TIMEOUT:?}"),
-        }
-    }
-
-    /// Acts on `next`; true when the connection is over.
-    async fn finish(&mut self, next: Next) -> anyhow::Result<bool> {
-        match next {
-            Next::Continue => Ok(false),
-            Next::Close(code, reason) => {
-                let frame = CloseFrame {
-                    code: CloseCode::from(code),
-                    reason: reason.into(),
-                };
-                let _ = tokio::time::timeout(SEND_TIMEOUT, self.socket.close(Some(frame))).await;
-                Ok(true)
-            }
-            Next::Drop => Ok(true),
-        }
+        Ok((next, outgoing))
     }
 }
+
+#[cfg(test)]
+#[path = "session_tests.rs"]
+mod tests;

@@ -1,0 +1,199 @@
+//! Sessions over an in-memory socket with a fake app, on a paused clock: what a client that stops
+//! reading can and cannot hold up.
+
+use super::*;
+use crate::gateway::hub::{self, CloseRequest};
+use crate::gateway::writer::SEND_TIMEOUT;
+use futures_util::{SinkExt, StreamExt};
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use protocol::grip::PublishItem;
+use protocol::ws_events;
+use std::sync::Mutex;
+use tokio::io::DuplexStream;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+/// The app: echoes text as `m:echo:<text>`, answers CLOSE with the same CLOSE, and records every
+/// request's events.
+#[derive(Default)]
+struct FakeApp {
+    requests: Mutex<Vec<Vec<Event>>>,
+}
+
+impl FakeApp {
+    fn kinds(&self) -> Vec<EventKind> {
+        let requests = self.requests.lock().unwrap();
+        requests.iter().flatten().map(|e| e.kind).collect()
+    }
+}
+
+impl AppCall for FakeApp {
+    async fn call(
+        &self,
+        _connection: &ConnectionContext,
+        _meta: &BTreeMap<String, String>,
+        events: &[Event],
+    ) -> anyhow::Result<AppReply> {
+        self.requests.lock().unwrap().push(events.to_vec());
+        let reply: Vec<Event> = events
+            .iter()
+            .filter_map(|event| match event.kind {
+                EventKind::Text => Some(Event::text(format!(
+                    "m:echo:{}",
+                    event.as_text().unwrap_or_default()
+                ))),
+                EventKind::Close => Some(event.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(ws_events::CONTENT_TYPE),
+        );
+        Ok(AppReply {
+            status: 200,
+            headers,
+            body: ws_events::encode(&reply).into(),
+        })
+    }
+}
+
+const CONNECTION: &str = "c1";
+const CHANNEL: &str = "connection:c1";
+
+struct Harness {
+    client: WebSocketStream<DuplexStream>,
+    hub: Hub,
+    closes: tokio::sync::mpsc::UnboundedSender<CloseRequest>,
+    app: Arc<FakeApp>,
+    session: JoinHandle<()>,
+}
+
+/// A running session whose socket buffers hold `buffer` bytes each way.
+async fn start(buffer: usize) -> Harness {
+    let (server_io, client_io) = tokio::io::duplex(buffer);
+    let socket = WebSocketStream::from_raw_socket(
+        server_io,
+        Role::Server,
+        Some(crate::gateway::websocket_config()),
+    )
+    .await;
+    let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+    let hub = Hub::default();
+    let (outbox, inbox) = hub::connection_queues();
+    hub.subscribe(CONNECTION, CHANNEL, &[], outbox.clone());
+    let closes = outbox.closes.clone();
+    let app = Arc::new(FakeApp::default());
+    let state = ConnectionState {
+        context: ConnectionContext {
+            id: CONNECTION.into(),
+            path_and_query: "/sync/ws".into(),
+            handshake: HeaderMap::new(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        },
+        meta: BTreeMap::new(),
+        keep_alive: None,
+        outbox,
+    };
+    let session = Session {
+        socket,
+        state,
+        inbox,
+        client: app.clone(),
+        hub: hub.clone(),
+        ping_interval: Duration::from_secs(30),
+    };
+    let session = tokio::spawn(session.run(Vec::new(), Next::Continue));
+    Harness {
+        client,
+        hub,
+        closes,
+        app,
+        session,
+    }
+}
+
+/// Publishes far more than the socket and the queues hold, then lets every task run until all
+/// wait (the paused clock moves only then): the session is stuck on a write.
+async fn flood(hub: &Hub) {
+    let frame = "x".repeat(1024);
+    for _ in 0..1000 {
+        hub.publish(PublishItem::direct(CHANNEL.into(), frame.clone()));
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_reads_is_dropped_after_the_send_timeout() {
+    let harness = start(1024).await;
+    let started = Instant::now();
+    flood(&harness.hub).await;
+    tokio::time::timeout(SEND_TIMEOUT * 3, harness.session)
+        .await
+        .expect("the session outlived its send timeout")
+        .unwrap();
+    assert!(started.elapsed() >= SEND_TIMEOUT, "{:?}", started.elapsed());
+    assert_eq!(harness.hub.subscriber_count(CHANNEL), 0);
+    assert_eq!(harness.app.kinds(), [EventKind::Disconnect]);
+    drop(harness.client);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_close_request_ends_the_session_at_once_while_a_write_is_blocked() {
+    let harness = start(1024).await;
+    flood(&harness.hub).await;
+    assert!(!harness.session.is_finished());
+    let asked = Instant::now();
+    harness
+        .closes
+        .send(CloseRequest {
+            code: protocol::close::TOO_MANY_CONNECTIONS,
+            reason: protocol::close::REASON_TOO_MANY_CONNECTIONS.into(),
+        })
+        .unwrap();
+    // Far below SEND_TIMEOUT: the close must not wait for the blocked write.
+    tokio::time::timeout(Duration::from_secs(1), harness.session)
+        .await
+        .expect("the close waited for the blocked write")
+        .unwrap();
+    assert!(asked.elapsed() < Duration::from_secs(1));
+    assert_eq!(harness.hub.subscriber_count(CHANNEL), 0);
+    assert_eq!(harness.app.kinds(), [EventKind::Disconnect]);
+    drop(harness.client);
+}
+
+#[tokio::test(start_paused = true)]
+async fn texts_go_to_the_app_and_a_clients_close_is_echoed() {
+    let mut harness = start(64 * 1024).await;
+    harness.client.send(Message::text("hello")).await.unwrap();
+    let reply = harness.client.next().await.unwrap().unwrap();
+    assert_eq!(reply, Message::text("echo:hello"));
+    // A delivery from the hub reaches the client too.
+    harness
+        .hub
+        .publish(PublishItem::direct(CHANNEL.into(), "pushed".into()));
+    let pushed = harness.client.next().await.unwrap().unwrap();
+    assert_eq!(pushed, Message::text("pushed"));
+    let close = CloseFrame {
+        code: CloseCode::from(4000),
+        reason: "bye".into(),
+    };
+    harness
+        .client
+        .send(Message::Close(Some(close.clone())))
+        .await
+        .unwrap();
+    let echoed = loop {
+        match harness.client.next().await {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("no close echo: {other:?}"),
+        }
+    };
+    assert_eq!(echoed.map(|f| u16::from(f.code)), Some(4000));
+    harness.session.await.unwrap();
+    assert_eq!(harness.hub.subscriber_count(CHANNEL), 0);
+    assert_eq!(harness.app.kinds(), [EventKind::Text, EventKind::Close]);
+}

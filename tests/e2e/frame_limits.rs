@@ -1,0 +1,59 @@
+//! Frames the gateway itself refuses — over its 256 KiB limit, or text that is not UTF-8 — end
+//! with an `ERROR` frame and a close code that says why (1009, 1007), not an abrupt 1006 the client
+//! would retry blindly; and the app forgets the connection, so its user connects again as usual.
+
+use e2e::HostConfig;
+use e2e::app_manifest;
+use e2e::device::Device;
+use protocol::client_frame::FrameError;
+use protocol::close;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+async fn refused(device: &mut Device, message: Message, error: FrameError) -> (u16, String) {
+    device.send_raw(message).await;
+    let frame = device.recv().await;
+    assert_eq!(frame["type"], "ERROR", "{frame}");
+    assert_eq!(frame["error"], error.to_string(), "{frame}");
+    assert_eq!(frame["code"], error.code(), "{frame}");
+    device.closed().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_frame_gets_an_error_then_close_1009() {
+    let host = HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .start()
+        .unwrap();
+    let mut device = Device::connect(&host.gateway_url, "alice").await;
+    let huge = Message::text("x".repeat(300 * 1024));
+    assert_eq!(
+        refused(&mut device, huge, FrameError::TooLarge).await,
+        (
+            close::MESSAGE_TOO_BIG,
+            close::REASON_MESSAGE_TOO_BIG.to_string()
+        )
+    );
+    let mut again = Device::connect(&host.gateway_url, "alice").await;
+    again.assert_nothing_pending().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_text_frame_that_is_not_utf8_gets_an_error_then_close_1007() {
+    let host = HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .start()
+        .unwrap();
+    let mut device = Device::connect(&host.gateway_url, "alice").await;
+    let bad = Frame::message(vec![b'{', 0xff, 0xfe, b'}'], OpCode::Data(Data::Text), true);
+    assert_eq!(
+        refused(&mut device, Message::Frame(bad), FrameError::InvalidUtf8).await,
+        (
+            close::INVALID_PAYLOAD,
+            close::REASON_INVALID_PAYLOAD.to_string()
+        )
+    );
+    let mut again = Device::connect(&host.gateway_url, "alice").await;
+    again.assert_nothing_pending().await;
+}
