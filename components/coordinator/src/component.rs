@@ -10,7 +10,7 @@ use crate::handler::{Coordinator, Headers, Identity, Outcome, RateDecision, Serv
 use crate::sql::{Rows, Sql, SqlValue};
 use mirubato::auth::auth;
 use mirubato::rate_limit::rate_limit;
-use protocol::grip::{PublishItem, PublishRequest};
+use protocol::grip::{MAX_PUBLISH_BODY, PublishItem, PublishRequest};
 use serde_json::json;
 use spin_sdk::http::{IncomingRequest, Method, Request, Response, send};
 use spin_sdk::http_component;
@@ -119,28 +119,35 @@ fn json_response(status: u16, body: serde_json::Value) -> Response {
         .build()
 }
 
+/// Publishes `items` in order, in bodies of at most [`MAX_PUBLISH_BODY`]. A failed body stops the
+/// rest: a catch-up that arrives with a hole and then its `SYNC_RESPONSE` would move the device's
+/// cursor past the hole, one that stops short never does.
 async fn publish(config: &Config, items: Vec<PublishItem>) {
-    if items.is_empty() {
-        return;
-    }
-    let body = serde_json::to_vec(&PublishRequest { items }).unwrap_or_default();
-    let length = body.len();
-    let mut request = Request::post(format!("{}/publish/", config.grip_publish_url), body);
-    // Pushpin's publish endpoint refuses chunked bodies (411): say the length up front.
-    request
-        .header("content-type", "application/json")
-        .header("content-length", length.to_string());
-    if !config.grip_publish_token.is_empty() {
-        request.header(
-            "authorization",
-            format!("Bearer {}", config.grip_publish_token),
-        );
-    }
-    match send::<_, Response>(request.build()).await {
-        Ok(response) if *response.status() == 200 => {}
-        Ok(response) => eprintln!("coordinator: publish answered {}", response.status()),
+    for body in PublishRequest::bodies(items, MAX_PUBLISH_BODY) {
+        let length = body.len();
+        let mut request = Request::post(format!("{}/publish/", config.grip_publish_url), body);
+        // Pushpin's publish endpoint refuses chunked bodies (411): say the length up front.
+        request
+            .header("content-type", "application/json")
+            .header("content-length", length.to_string());
+        if !config.grip_publish_token.is_empty() {
+            request.header(
+                "authorization",
+                format!("Bearer {}", config.grip_publish_token),
+            );
+        }
         // Committed and acknowledged already: devices catch up on the seq gap.
-        Err(error) => eprintln!("coordinator: publish failed: {error}"),
+        match send::<_, Response>(request.build()).await {
+            Ok(response) if *response.status() == 200 => {}
+            Ok(response) => {
+                eprintln!("coordinator: publish answered {}", response.status());
+                return;
+            }
+            Err(error) => {
+                eprintln!("coordinator: publish failed: {error}");
+                return;
+            }
+        }
     }
 }
 

@@ -104,6 +104,42 @@ pub struct PublishRequest {
     pub items: Vec<PublishItem>,
 }
 
+/// Most bytes one publish body should carry: the embedded gateway takes up to 1,000,000, and a
+/// catch-up published to one connection can be several MB.
+pub const MAX_PUBLISH_BODY: usize = 512 * 1024;
+
+impl PublishRequest {
+    /// `items` as the bodies of consecutive publishes, in order, each at most `max_bytes` unless a
+    /// single item is larger. Sent one after another, they keep the items' order.
+    pub fn bodies(items: Vec<PublishItem>, max_bytes: usize) -> Vec<Vec<u8>> {
+        // `{"items":[` + `]}` and a comma per item.
+        const ENVELOPE: usize = 12;
+        let mut bodies = Vec::new();
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let mut size = ENVELOPE;
+        let mut flush = |batch: &mut Vec<Vec<u8>>| {
+            if !batch.is_empty() {
+                let mut body = br#"{"items":["#.to_vec();
+                body.extend(batch.join(&b","[..]));
+                body.extend(b"]}");
+                bodies.push(body);
+                batch.clear();
+            }
+        };
+        for item in items {
+            let encoded = serde_json::to_vec(&item).unwrap_or_default();
+            if !batch.is_empty() && size + encoded.len() + 1 > max_bytes {
+                flush(&mut batch);
+                size = ENVELOPE;
+            }
+            size += encoded.len() + 1;
+            batch.push(encoded);
+        }
+        flush(&mut batch);
+        bodies
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishItem {
     pub channel: String,
@@ -209,6 +245,25 @@ impl WsMessage {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn large_publishes_are_split_in_order_below_the_limit() {
+        let items: Vec<PublishItem> = (0..50)
+            .map(|n| PublishItem::direct("c".into(), format!("{n:0>1000}")))
+            .collect();
+        let bodies = PublishRequest::bodies(items.clone(), 10_000);
+        assert!(bodies.len() > 5);
+        assert!(bodies.iter().all(|b| b.len() <= 10_000));
+        let rejoined: Vec<PublishItem> = bodies
+            .iter()
+            .flat_map(|b| serde_json::from_slice::<PublishRequest>(b).unwrap().items)
+            .collect();
+        assert_eq!(rejoined, items);
+        // One item over the limit goes alone; nothing is one body.
+        let big = PublishItem::direct("c".into(), "x".repeat(20_000));
+        assert_eq!(PublishRequest::bodies(vec![big], 10_000).len(), 1);
+        assert!(PublishRequest::bodies(Vec::new(), 10_000).is_empty());
+    }
 
     #[test]
     fn connection_channels_are_unambiguous() {

@@ -87,8 +87,33 @@ impl Services for Fake {
     }
 }
 
-fn config() -> Config {
-    Config::from_variables(|name| (name == "grip_key").then(|| "k".repeat(32))).unwrap()
+/// A fresh database and fake services, and a coordinator over them (no trusted gateway).
+struct Setup {
+    _dir: tempfile::TempDir,
+    fake: Fake,
+    config: Config,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = Fake::new(dir.path());
+        let config =
+            Config::from_variables(|name| (name == "grip_key").then(|| "k".repeat(32))).unwrap();
+        Setup {
+            _dir: dir,
+            fake,
+            config,
+        }
+    }
+
+    fn coordinator(&self) -> Coordinator<'_> {
+        Coordinator {
+            services: &self.fake,
+            config: &self.config,
+            grip: None,
+        }
+    }
 }
 
 fn header_list(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -155,14 +180,8 @@ fn closes(outcome: &Outcome) -> Vec<String> {
 
 #[test]
 fn a_crashed_gateways_connections_expire_from_the_registry() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
     for n in 0..MAX_CONNECTIONS_PER_USER {
         assert_eq!(open(&coordinator, &format!("c{n}")).reply.status, 200);
     }
@@ -188,14 +207,8 @@ fn a_crashed_gateways_connections_expire_from_the_registry() {
 /// flight; its next request (a frame or the gateway's keep-alive) closes it instead.
 #[test]
 fn an_evicted_connection_is_closed_on_its_next_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
     for n in 0..=MAX_CONNECTIONS_PER_USER {
         open(&coordinator, &format!("c{n}"));
     }
@@ -222,14 +235,8 @@ fn an_evicted_connection_is_closed_on_its_next_request() {
 /// connection is refused, and the registry keeps what it had.
 #[test]
 fn an_unreadable_registry_refuses_the_connection() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
     assert_eq!(open(&coordinator, "c0").reply.status, 200);
     fake.registry_broken.set(true);
     let refused = open(&coordinator, "c1");
@@ -243,14 +250,8 @@ fn an_unreadable_registry_refuses_the_connection() {
 /// channels: filling one's own registry behind it closes nobody else.
 #[test]
 fn a_connection_id_only_ever_names_a_connection_of_the_requests_user() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
     assert_eq!(open(&coordinator, "victim").reply.status, 200);
     let mut evicted = Vec::new();
     evicted.extend(closes(&open_as(&coordinator, "mallory", "victim")));
@@ -263,14 +264,8 @@ fn a_connection_id_only_ever_names_a_connection_of_the_requests_user() {
 
 #[test]
 fn an_open_without_a_user_or_token_is_a_400_and_registers_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
     let outcome = request(&coordinator, "userId=alice", &[], b"OPEN\r\n");
     assert_eq!(outcome.reply.status, 400);
     assert_eq!(
@@ -282,14 +277,8 @@ fn an_open_without_a_user_or_token_is_a_400_and_registers_nothing() {
 
 #[test]
 fn two_origin_headers_are_refused_in_either_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
     let allowed = "http://localhost:5173";
     for origins in [
         [allowed, "https://evil.test"],
@@ -314,14 +303,8 @@ fn two_origin_headers_are_refused_in_either_order() {
 
 #[test]
 fn every_frame_type_is_charged_and_a_refused_ping_gets_an_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
     let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
     for text in [
         format!(r#"{{"type":"PING",{ts}}}"#),
@@ -340,14 +323,8 @@ fn every_frame_type_is_charged_and_a_refused_ping_gets_an_error() {
 
 #[test]
 fn a_large_catch_up_is_charged_by_its_size_and_withheld_when_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let fake = Fake::new(dir.path());
-    let config = config();
-    let coordinator = Coordinator {
-        services: &fake,
-        config: &config,
-        grip: None,
-    };
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
     let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
     store::migrate(fake.db(), 0).unwrap();
     for n in 0..250 {
