@@ -75,7 +75,7 @@ async fn another_users_connection_id_reaches_nobody() {
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
     let sync = events(&[Event::text(
-        &json!({"type": "SYNC_REQUEST", "timestamp": timestamp(), "lastSeq": 0}).to_string(),
+        json!({"type": "SYNC_REQUEST", "timestamp": timestamp(), "lastSeq": 0}).to_string(),
     )]);
     let synced = host.post_events(&mallory, &[("connection-id", &victim)], &sync);
     assert_eq!(synced.status, 200, "{}", synced.body);

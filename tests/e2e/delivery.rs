@@ -88,3 +88,123 @@ async fn a_catch_up_of_more_than_a_megabyte_arrives_whole() {
         .count();
     assert_eq!(caught, 30);
 }
+
+/// 200 clients connect at once (Pushpin answers some of a burst with 502); each retries with
+/// jittered backoff as the Mirubato client does, and every one connects and catches up fully.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_clients_connecting_at_once_all_connect_and_catch_up() {
+    const USERS: usize = 40;
+    const DEVICES: usize = 5;
+    let host = HostConfig::new(app_manifest()).start().unwrap();
+    let broadcast = auth::matrix::sign_hs256(
+        e2e::TEST_JWT_SECRET,
+        &json!({"typ": "broadcast", "exp": auth::matrix::now() + 120}),
+    );
+    for user in 0..USERS {
+        let events: Vec<Value> = (0..3)
+            .map(|p| json!({"type": "PLAN_UPDATED", "plan": {"id": format!("u{user}-p{p}")}}))
+            .collect();
+        let reply = Host::agent()
+            .post(format!("{}/broadcast", host.url))
+            .header("authorization", format!("Bearer {broadcast}"))
+            .send(json!({"userId": format!("user{user}"), "events": events}).to_string())
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 200);
+    }
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(USERS * DEVICES));
+    let mut tasks = Vec::new();
+    for client in 0..USERS * DEVICES {
+        let (gateway, start) = (host.gateway_url.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            let user = format!("user{}", client % USERS);
+            start.wait().await;
+            let (mut device, attempts) = Device::connect_with_retry(&gateway, &user, 12).await;
+            let (frames, done) = catch_up(&mut device, 0).await;
+            let plans: Vec<String> = frames
+                .iter()
+                .filter(|f| f["type"] == "PLAN_UPDATED")
+                .map(|f| f["plan"]["id"].as_str().unwrap().to_string())
+                .collect();
+            (user, done["lastSeq"].clone(), plans, attempts, device)
+        }));
+    }
+    let mut retried = 0;
+    let mut devices = Vec::new();
+    for task in tasks {
+        let (user, last_seq, plans, attempts, device) = task.await.unwrap();
+        let n = &user["user".len()..];
+        assert_eq!(last_seq, 3, "{user}");
+        assert_eq!(plans, [0, 1, 2].map(|p| format!("u{n}-p{p}")), "{user}");
+        retried += usize::from(attempts > 1);
+        devices.push(device);
+    }
+    eprintln!(
+        "{} clients connected; {retried} needed a retry",
+        devices.len()
+    );
+}
+
+/// With `grip_publish_token` set (Fanout's API token), every publish carries it as a bearer token.
+/// The publish endpoint here is a loopback listener that records what it is sent.
+#[test]
+fn publishes_carry_the_configured_publish_token() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let publish_url = format!("http://{}", listener.local_addr().unwrap());
+    let recorder = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push(line.trim_end().to_string());
+        }
+        let length: usize = head
+            .iter()
+            .find_map(|h| {
+                h.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .expect("publish has a Content-Length");
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut stream = reader.into_inner();
+        std::io::Write::write_all(
+            &mut stream,
+            b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nPublished\n",
+        )
+        .unwrap();
+        (head, String::from_utf8(body).unwrap())
+    });
+    let host = HostConfig::new(app_manifest())
+        .env("SPIN_VARIABLE_GRIP_PUBLISH_URL", &publish_url)
+        .env("SPIN_VARIABLE_GRIP_PUBLISH_TOKEN", "fanout-api-token")
+        .start_with_args(&["--no-gateway"])
+        .unwrap();
+    let broadcast = auth::matrix::sign_hs256(
+        e2e::TEST_JWT_SECRET,
+        &json!({"typ": "broadcast", "exp": auth::matrix::now() + 120}),
+    );
+    let reply = Host::agent()
+        .post(format!("{}/broadcast", host.url))
+        .header("authorization", format!("Bearer {broadcast}"))
+        .send(
+            json!({"userId": "alice", "events": [{"type": "PLAN_UPDATED", "plan": {"id": "p1"}}]})
+                .to_string(),
+        )
+        .unwrap();
+    assert_eq!(reply.status().as_u16(), 200);
+    let (head, body) = recorder.join().unwrap();
+    assert_eq!(head[0], "POST /publish/ HTTP/1.1");
+    assert!(
+        head.iter()
+            .any(|h| h.eq_ignore_ascii_case("authorization: Bearer fanout-api-token")),
+        "{head:?}"
+    );
+    let items: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(items["items"][0]["channel"], "user:alice");
+}
