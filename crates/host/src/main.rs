@@ -182,16 +182,20 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         ))
     };
     let mut variable_defaults = std::collections::HashMap::new();
+    // The gateway signs with a key only this process knows, unless one is configured
+    // (`SPIN_VARIABLE_GRIP_KEY` wins over these defaults): with the manifest's published default,
+    // anyone reaching the HTTP trigger port could sign `Meta-*` the app trusts.
+    let generated_grip_key = fresh_grip_key()?;
     if let Some((_, publish)) = &gateway_listeners {
         // The app publishes to the embedded gateway unless told otherwise.
         variable_defaults.insert(
             variables::env_name(PUBLISH_URL_VARIABLE),
             format!("http://{}", publish.local_addr()?),
         );
-        // The gateway signs with a key only this process knows, unless one is configured
-        // (`SPIN_VARIABLE_GRIP_KEY` wins over these defaults): with the manifest's published
-        // default, anyone reaching the HTTP trigger port could sign `Meta-*` the app trusts.
-        variable_defaults.insert(variables::env_name(GRIP_KEY_VARIABLE), fresh_grip_key()?);
+        variable_defaults.insert(
+            variables::env_name(GRIP_KEY_VARIABLE),
+            generated_grip_key.clone(),
+        );
     }
     let options = app::LoadOptions {
         variable_defaults,
@@ -222,11 +226,12 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
                 writeln!(stdout, "Gateway ws://{}", client.local_addr()?)?;
                 writeln!(stdout, "Publish http://{}/publish/", publish.local_addr()?)?;
                 let config = gateway::GatewayConfig {
+                    // A manifest without `grip_key` verifies nothing; the gateway still never
+                    // signs with a public key.
                     sig_key: app
                         .variables
                         .application(GRIP_KEY_VARIABLE)
-                        .unwrap_or("changeme")
-                        .to_string(),
+                        .map_or(generated_grip_key, str::to_string),
                     sig_iss: app
                         .variables
                         .application(GRIP_ISS_VARIABLE)

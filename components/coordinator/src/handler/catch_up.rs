@@ -46,7 +46,10 @@ impl Coordinator<'_> {
         else {
             return storage_failed(reply);
         };
-        let size_cost = rows.len() / CATCH_UP_ROWS_PER_COST;
+        // At most what a full bucket has left after the request's own unit, so any catch-up can
+        // pass once the user's rate allows it.
+        let size_cost = (rows.len() / CATCH_UP_ROWS_PER_COST)
+            .min(self.config.rate_limit_burst.saturating_sub(1) as usize);
         if size_cost > 0 && !self.charge(connection, size_cost as u32, reply) {
             return;
         }

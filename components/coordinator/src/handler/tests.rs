@@ -161,6 +161,20 @@ fn frame(coordinator: &Coordinator<'_>, text: &str) -> Outcome {
     )
 }
 
+/// `count` entries written for alice straight into the store.
+fn store_entries(fake: &Fake, count: usize) {
+    store::migrate(fake.db(), 0).unwrap();
+    for n in 0..count {
+        let text = format!(
+            r#"{{"type":"ENTRY_CREATED","timestamp":"2026-01-01T00:00:00Z","entry":{{"id":"entry_{n}","updatedAt":"2026-01-01T00:00:00Z"}}}}"#
+        );
+        let ClientFrame::Mutation(mutation) = client_frame::parse(&text).unwrap() else {
+            panic!("not a mutation");
+        };
+        store::apply(fake.db(), "alice", &mutation, "e", 0, 0).unwrap();
+    }
+}
+
 fn texts(outcome: &Outcome) -> Vec<String> {
     ws_events::decode(&outcome.reply.body)
         .unwrap()
@@ -326,20 +340,19 @@ fn a_large_catch_up_is_charged_by_its_size_and_withheld_when_refused() {
     let setup = Setup::new();
     let (fake, coordinator) = (&setup.fake, setup.coordinator());
     let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
-    store::migrate(fake.db(), 0).unwrap();
-    for n in 0..250 {
-        let text = format!(
-            r#"{{"type":"ENTRY_CREATED",{ts},"entry":{{"id":"entry_{n}","updatedAt":"2026-01-01T00:00:00Z"}}}}"#
-        );
-        let ClientFrame::Mutation(mutation) = client_frame::parse(&text).unwrap() else {
-            panic!("not a mutation");
-        };
-        store::apply(fake.db(), "alice", &mutation, "e", 0, 0).unwrap();
-    }
+    store_entries(fake, 250);
     let sync = format!(r#"{{"type":"SYNC_REQUEST",{ts},"lastSeq":0}}"#);
     let answered = texts(&frame(&coordinator, &sync));
     assert!(answered.last().unwrap().contains("Sync complete"));
     assert_eq!(fake.charged("messages:alice"), [1, 2]);
+    // A small burst caps the size charge at what a full bucket holds after the request's unit.
+    let mut small = Setup::new();
+    small.config.rate_limit_burst = 2;
+    store_entries(&small.fake, 250);
+    small.fake.budget.set(2);
+    let answered = texts(&frame(&small.coordinator(), &sync));
+    assert!(answered.last().unwrap().contains("Sync complete"));
+    assert_eq!(small.fake.charged("messages:alice"), [1, 1]);
     // One unit left: the request passes the gate, its size does not.
     fake.budget.set(1);
     let refused = frame(&coordinator, &sync);

@@ -201,12 +201,26 @@ impl Hub {
         let Some(channel) = channels.get_mut(channel_name) else {
             return;
         };
-        if let Some(item) = channel.pending.remove(key) {
-            tracing::warn!(
-                channel = channel_name,
-                "delivering an item whose predecessor never arrived"
-            );
-            deliver_in_order(channel, users, &item);
+        let Some(item) = channel.pending.remove(key) else {
+            return;
+        };
+        tracing::warn!(
+            channel = channel_name,
+            "delivering an item whose predecessor never arrived"
+        );
+        // Older items still held go first: waits that end in the same instant are released in
+        // no particular order, and an older item's wait never ends later than a newer one's.
+        let mut older: Vec<PublishItem> = Vec::new();
+        channel.pending.retain(|_, held| {
+            let is_older = is_behind(held.id.as_deref(), item.id.as_deref());
+            if is_older {
+                older.push(held.clone());
+            }
+            !is_older
+        });
+        older.sort_by_key(|held| held.id.as_deref().and_then(|id| id.parse::<u64>().ok()));
+        for held in older.iter().chain([&item]) {
+            deliver_in_order(channel, users, held);
         }
     }
 }
@@ -402,6 +416,24 @@ mod tests {
         hub.publish(PublishItem::relay("user:u".into(), 2, None, "2".into()));
         hub.publish(PublishItem::relay("user:u".into(), 4, None, "4".into()));
         assert_eq!(texts(&mut b), ["2", "4"]);
+    }
+
+    /// Items held on a new channel whose waits end in the same instant go out oldest first.
+    #[tokio::test(start_paused = true)]
+    async fn held_items_released_together_go_out_in_order() {
+        let hub = Hub::default();
+        let mut b = connection(&hub, "b", "b", "user:u");
+        for seq in [3, 2] {
+            hub.publish(PublishItem::relay(
+                "user:u".into(),
+                seq,
+                None,
+                seq.to_string(),
+            ));
+        }
+        // Releasing 3's wait first (as the timers may) must still deliver 2 before it.
+        hub.release("user:u", "2");
+        assert_eq!(texts(&mut b), ["2", "3"]);
     }
 
     #[tokio::test]
