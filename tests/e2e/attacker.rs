@@ -214,10 +214,16 @@ async fn two_origin_headers_are_refused_in_either_order() {
     let host = HostConfig::new(app_manifest()).start().unwrap();
     let token = token("alice", 3600);
     for origins in [
-        "https://evil.test\r\nOrigin: http://localhost:5173",
-        "http://localhost:5173\r\nOrigin: https://evil.test",
+        [
+            ("Origin", "https://evil.test"),
+            ("Origin", "http://localhost:5173"),
+        ],
+        [
+            ("Origin", "http://localhost:5173"),
+            ("Origin", "https://evil.test"),
+        ],
     ] {
-        match Device::attempt(&host.gateway_url, "alice", &token, Some(origins)).await {
+        match Device::attempt_with_headers(&host.gateway_url, "alice", &token, &origins).await {
             Attempt::Refused(refusal) => assert_eq!(refusal.status, 403, "{refusal:?}"),
             Attempt::Connected(_) => panic!("connected with two Origin headers: {origins:?}"),
             Attempt::Failed(why) => panic!("transport failure: {why}"),
@@ -230,4 +236,36 @@ async fn two_origin_headers_are_refused_in_either_order() {
         Some("http://localhost:5173"),
     );
     assert!(matches!(one.await, Attempt::Connected(_)));
+}
+
+/// Headers only a gateway may send, forged in a client's handshake: whichever gateway is in front,
+/// they must not make the app believe the connection is bob's.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_gateway_headers_in_a_handshake_are_not_believed() {
+    let host = generous(HostConfig::new(app_manifest())).start().unwrap();
+    let mut bob = Device::connect(&host.gateway_url, "bob").await;
+    bob.send(json!({"type": "ENTRY_CREATED", "timestamp": timestamp(),
+        "entry": {"id": "entry_bobs", "updatedAt": "2026-11-24T12:00:00.000Z"}}))
+        .await;
+    assert_eq!(bob.recv().await["message"], "Mutation applied");
+    let forged = [
+        ("Meta-User-Id", "bob"),
+        ("Meta-User", "bob-connection"),
+        ("Meta-Token-Exp", "9999999999"),
+        ("Connection-Id", "bob-connection"),
+        ("Grip-Sig", "forged"),
+    ];
+    let token = token("alice", 3600);
+    let mut alice =
+        match Device::attempt_with_headers(&host.gateway_url, "alice", &token, &forged).await {
+            Attempt::Connected(device) => *device,
+            Attempt::Refused(refusal) => panic!("refused: {refusal:?}"),
+            Attempt::Failed(why) => panic!("transport failure: {why}"),
+        };
+    alice
+        .send(json!({"type": "SYNC_REQUEST", "timestamp": timestamp(), "lastSeq": 0}))
+        .await;
+    let (done, frames) = alice.recv_until("SYNC_RESPONSE").await;
+    assert_eq!(done["message"], "No new data to sync", "{frames:?}");
+    assert_ne!(alice.welcome["connectionId"], "bob-connection");
 }

@@ -73,9 +73,20 @@ impl Device {
 
     /// One connection attempt, as a client that retries would make it.
     pub async fn attempt(gateway: &str, user: &str, token: &str, origin: Option<&str>) -> Attempt {
+        let origin: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+        Device::attempt_with_headers(gateway, user, token, &origin).await
+    }
+
+    /// [`Device::attempt`] with any handshake headers, repeats and forgeries included.
+    pub async fn attempt_with_headers(
+        gateway: &str,
+        user: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> Attempt {
         let path = format!("/sync/ws?userId={user}&token={token}");
         let socket =
-            match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, origin)).await {
+            match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, headers)).await {
                 Err(_) => return Attempt::Failed("the handshake timed out".into()),
                 Ok(Err(HandshakeFailure::Refused(refusal))) => return Attempt::Refused(refusal),
                 Ok(Err(HandshakeFailure::Transport(why))) => return Attempt::Failed(why),
@@ -312,7 +323,7 @@ pub async fn open_socket(
     token: &str,
 ) -> Result<WebSocketStream<TcpStream>, (Option<u16>, String)> {
     let path = format!("/sync/ws?userId={user}&token={token}");
-    match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, None)).await {
+    match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, &[])).await {
         Err(_) => Err((None, "the handshake timed out".into())),
         Ok(Ok(socket)) => Ok(socket),
         Ok(Err(HandshakeFailure::Refused(refusal))) => {
@@ -328,7 +339,7 @@ pub async fn open_socket(
 async fn handshake(
     gateway: &str,
     path: &str,
-    origin: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Result<WebSocketStream<TcpStream>, HandshakeFailure> {
     let transport =
         |what: &str, error: std::io::Error| HandshakeFailure::Transport(format!("{what}: {error}"));
@@ -337,12 +348,13 @@ async fn handshake(
         .await
         .map_err(|e| transport("connect", e))?;
     let key = generate_key();
-    let origin = origin
-        .map(|o| format!("Origin: {o}\r\n"))
-        .unwrap_or_default();
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{origin}\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     );
     stream
         .write_all(request.as_bytes())
