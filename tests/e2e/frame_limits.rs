@@ -1,6 +1,7 @@
 //! Frames the gateway itself refuses — over its 256 KiB limit, or text that is not UTF-8 — end
 //! with an `ERROR` frame and a close code that says why (1009, 1007), not an abrupt 1006 the client
-//! would retry blindly; and the app forgets the connection, so its user connects again as usual.
+//! would retry blindly; a frame that breaks the protocol ends with 1002; and the app forgets the
+//! connection, so its user connects again as usual.
 
 use e2e::HostConfig;
 use e2e::app_manifest;
@@ -52,6 +53,27 @@ async fn a_text_frame_that_is_not_utf8_gets_an_error_then_close_1007() {
         (
             close::INVALID_PAYLOAD,
             close::REASON_INVALID_PAYLOAD.to_string()
+        )
+    );
+    let mut again = Device::connect(&host.gateway_url, "alice").await;
+    again.assert_nothing_pending().await;
+}
+
+/// A frame no WebSocket peer may send (a reserved opcode) used to end with a bare 1006.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frame_that_breaks_the_protocol_gets_close_1002() {
+    let host = HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .start()
+        .unwrap();
+    let mut device = Device::connect(&host.gateway_url, "alice").await;
+    let reserved = Frame::message(b"{}".to_vec(), OpCode::Data(Data::Reserved(3)), true);
+    device.send_raw(Message::Frame(reserved)).await;
+    assert_eq!(
+        device.closed().await,
+        (
+            close::PROTOCOL_ERROR,
+            close::REASON_PROTOCOL_ERROR.to_string()
         )
     );
     let mut again = Device::connect(&host.gateway_url, "alice").await;

@@ -3,6 +3,8 @@
 
 /// A close the client asked for, echoed back.
 pub const NORMAL: u16 = 1000;
+/// A frame that breaks the WebSocket protocol (RFC 6455 §7.4.1).
+pub const PROTOCOL_ERROR: u16 = 1002;
 /// The client's close carried no code (RFC 6455 §7.1.5); never sent on the wire.
 pub const NO_STATUS: u16 = 1005;
 /// A text frame that is not UTF-8 (RFC 6455 §7.4.1).
@@ -22,3 +24,4 @@ pub const REASON_TOO_MANY_CONNECTIONS: &str = "too many connections";
 pub const REASON_POLICY_VIOLATION: &str = "policy violation";
 pub const REASON_MESSAGE_TOO_BIG: &str = "message too large";
 pub const REASON_INVALID_PAYLOAD: &str = "invalid UTF-8";
+pub const REASON_PROTOCOL_ERROR: &str = "protocol error";

@@ -304,6 +304,15 @@ where
                         Some(Err(WsError::Utf8(_))) => {
                             return refuse(FrameError::InvalidUtf8, close::INVALID_PAYLOAD, close::REASON_INVALID_PAYLOAD, &mut self.out);
                         }
+                        // A frame that breaks RFC 6455 (a reserved opcode or bit, an unmasked
+                        // frame): the client hears 1002 rather than a bare 1006.
+                        Some(Err(WsError::Protocol(error))) => {
+                            tracing::debug!(connection = self.state.context.id.as_str(), "protocol error: {error}");
+                            return End::telling_the_app(Ending::Close(Some(CloseFrame {
+                                code: CloseCode::from(close::PROTOCOL_ERROR),
+                                reason: close::REASON_PROTOCOL_ERROR.into(),
+                            })));
+                        }
                         Some(Err(_)) | None => return End::telling_the_app(Ending::Drop),
                     };
                     missed_pongs = 0;
