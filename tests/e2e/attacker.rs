@@ -5,7 +5,7 @@
 use e2e::device::{Attempt, Device, FRAME_DEADLINE, open_socket, timestamp, token};
 use e2e::{HostConfig, app_manifest};
 use futures_util::{SinkExt, StreamExt};
-use protocol::ws_events::{Event, encode};
+use protocol::ws_events::Event;
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -16,10 +16,6 @@ fn generous(config: HostConfig) -> HostConfig {
     config
         .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "600000")
         .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "10000")
-}
-
-fn events(events: &[Event]) -> String {
-    String::from_utf8(encode(events)).unwrap()
 }
 
 /// The cap used to be a read-modify-write on key-value: 40 simultaneous connects left 22–30 open.
@@ -113,7 +109,7 @@ async fn another_users_connection_id_reaches_nobody() {
         assert_eq!(writer.recv().await["message"], "Mutation applied");
     }
     let mallory = format!("/sync/ws?userId=mallory&token={}", token("mallory", 3600));
-    let open = events(&[Event::new(protocol::ws_events::EventKind::Open)]);
+    let open = [Event::new(protocol::ws_events::EventKind::Open)];
     let opened = host.post_events(&mallory, &[("connection-id", &victim)], &open);
     assert_eq!(opened.status, 200, "{}", opened.body);
     for n in 0..10 {
@@ -121,9 +117,9 @@ async fn another_users_connection_id_reaches_nobody() {
         let reply = host.post_events(&mallory, &[("connection-id", &own)], &open);
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
-    let sync = events(&[Event::text(
+    let sync = [Event::text(
         json!({"type": "SYNC_REQUEST", "timestamp": timestamp(), "lastSeq": 0}).to_string(),
-    )]);
+    )];
     let synced = host.post_events(&mallory, &[("connection-id", &victim)], &sync);
     assert_eq!(synced.status, 200, "{}", synced.body);
     // Alice is still connected, and nothing of mallory's came before her PONG.

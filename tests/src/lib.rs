@@ -423,20 +423,20 @@ impl Host {
     }
 
     /// A WebSocket-over-HTTP request straight to the app's port, as a gateway would make it — or
-    /// an attacker who reaches that port: `events` is the encoded body (`OPEN\r\n`, …).
+    /// an attacker who reaches that port.
     pub fn post_events(
         &self,
         path_and_query: &str,
         headers: &[(&str, &str)],
-        events: &str,
+        events: &[protocol::ws_events::Event],
     ) -> Reply {
-        let mut request = Self::agent()
-            .post(format!("{}{path_and_query}", self.url))
-            .header("content-type", "application/websocket-events");
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        Reply::from(request.send(events))
+        post_events_to(
+            &self.url,
+            path_and_query,
+            protocol::ws_events::CONTENT_TYPE,
+            headers,
+            events,
+        )
     }
 
     pub fn put(&self, path: &str, body: &str) -> Reply {
@@ -528,17 +528,32 @@ pub fn forged_ws_events(
         grip_key,
         &serde_json::json!({"iss": MANIFEST_GRIP_ISS, "exp": exp}),
     );
-    Reply::from(
-        Host::agent()
-            .post(format!("{base}{path}"))
-            .header("content-type", content_type)
-            .header("grip-sig", sig)
-            .header("meta-user-id", user)
-            .header("meta-token-exp", "9999999999")
-            .header("meta-user", "x")
-            .header("connection-id", "x")
-            .send(&protocol::ws_events::encode(events)[..]),
-    )
+    let headers = [
+        ("grip-sig", sig.as_str()),
+        ("meta-user-id", user),
+        ("meta-token-exp", "9999999999"),
+        ("meta-user", "x"),
+        ("connection-id", "x"),
+    ];
+    post_events_to(base, path, content_type, &headers, events)
+}
+
+/// `POST <base><path>` with `Content-Type: content_type`, `headers`, and `events` encoded as the
+/// body.
+fn post_events_to(
+    base: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    events: &[protocol::ws_events::Event],
+) -> Reply {
+    let mut request = Host::agent()
+        .post(format!("{base}{path}"))
+        .header("content-type", content_type);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    Reply::from(request.send(&protocol::ws_events::encode(events)[..]))
 }
 
 pub mod client_model;

@@ -205,7 +205,8 @@ pub fn apply(
     })
 }
 
-/// One attempt at [`apply`]: committed, or rolled back whatever happened.
+/// One attempt at [`apply`], in one transaction: committed, or rolled back on any error. A
+/// duplicate or a conflict is found before anything is written, so its transaction commits nothing.
 fn apply_once(
     db: &dyn Sql,
     user: &str,
@@ -214,19 +215,9 @@ fn apply_once(
     seq_base: u64,
     now_ms: i64,
 ) -> Result<Applied> {
-    run(db, "BEGIN IMMEDIATE", &[])?;
-    let outcome = write(db, user, mutation, new_epoch, seq_base, now_ms);
-    let finish = match &outcome {
-        Ok(Applied::Committed { .. }) => "COMMIT",
-        _ => "ROLLBACK",
-    };
-    match (outcome, run(db, finish, &[])) {
-        (Ok(applied), Ok(_)) => Ok(applied),
-        (Ok(_), Err(error)) | (Err(error), _) => {
-            let _ = db.execute("ROLLBACK", &[]);
-            Err(error)
-        }
-    }
+    in_transaction(db, || {
+        write(db, user, mutation, new_epoch, seq_base, now_ms)
+    })
 }
 
 fn write(

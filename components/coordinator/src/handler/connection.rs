@@ -36,7 +36,6 @@ impl Coordinator<'_> {
         let trusted = self
             .grip
             .is_some_and(|grip| grip.verify(headers.get("grip-sig").as_deref()).is_ok());
-        let number = |name: &str| headers.get(name).and_then(|v| v.parse::<i64>().ok());
         if trusted
             && let (Some(user_id), Some(exp)) =
                 (headers.get("meta-user-id"), headers.get("meta-token-exp"))
@@ -46,12 +45,9 @@ impl Coordinator<'_> {
                 user_id,
                 token_expires_at: exp.parse().unwrap_or(0),
                 warned: headers.get("meta-warned").is_some_and(|w| w == "1"),
-                violations: headers
-                    .get("meta-violations")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-                replayed_through: headers.get("meta-replayed").and_then(|v| v.parse().ok()),
-                opened_at: number("meta-opened").unwrap_or(0),
+                violations: headers.parsed("meta-violations").unwrap_or(0),
+                replayed_through: headers.parsed("meta-replayed"),
+                opened_at: headers.parsed("meta-opened").unwrap_or(0),
             });
         }
         let token = query_param(request.query, "token")?;

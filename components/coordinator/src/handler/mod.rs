@@ -70,6 +70,11 @@ impl Headers<'_> {
         self.all(name).next().map(str::to_string)
     }
 
+    /// The first value of `name` (lowercase), parsed; `None` when absent or unparsable.
+    pub fn parsed<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
+        self.all(name).next()?.parse().ok()
+    }
+
     /// Every value of `name` (lowercase), in order.
     pub fn all<'b>(&'b self, name: &'b str) -> impl Iterator<Item = &'b str> + 'b {
         self.0

@@ -4,7 +4,7 @@
 //! stays, marked, until it expires: the close published for it can miss a connection whose own
 //! handshake is still in flight, and its next request then learns it was evicted.
 
-use super::{Result, busy, first_i64, in_transaction, run};
+use super::{Result, busy, in_transaction, run};
 use crate::sql::{Sql, SqlValue};
 
 /// What the registry knows of one connection.
@@ -119,14 +119,4 @@ pub fn list(db: &dyn Sql, user: &str) -> Result<Vec<String>> {
         .iter()
         .filter_map(|row| row.first()?.as_str().map(str::to_string))
         .collect())
-}
-
-/// How many slots the user holds.
-pub fn count(db: &dyn Sql, user: &str) -> Result<usize> {
-    let rows = run(
-        db,
-        "SELECT count(*) FROM connections WHERE user_id = ? AND evicted_at IS NULL",
-        &[user.into()],
-    )?;
-    Ok(first_i64(&rows).unwrap_or(0) as usize)
 }
