@@ -218,24 +218,33 @@ impl Device {
 
     /// The next text frame, replays included.
     pub async fn recv_any(&mut self) -> Value {
+        match self.try_recv_any().await {
+            Ok(frame) => frame,
+            Err(ended) => panic!("{ended}"),
+        }
+    }
+
+    /// The next text frame, replays included, or how the connection ended (a close frame, a
+    /// reset, end of stream); panics after [`FRAME_DEADLINE`].
+    pub async fn try_recv_any(&mut self) -> Result<Value, String> {
         if let Some(frame) = self.early.pop_front() {
-            return frame;
+            return Ok(frame);
         }
         loop {
             let message = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
                 .await
                 .expect("no frame within the deadline")
-                .expect("the connection ended")
-                .expect("socket error");
+                .ok_or("the connection ended")?
+                .map_err(|error| format!("socket error: {error:?}"))?;
             match message {
                 Message::Text(text) => {
                     let frame: Value = serde_json::from_str(&text).expect("server frames are JSON");
                     if self.skip_markers && frame["type"] == "E2E_READY" {
                         continue;
                     }
-                    return frame;
+                    return Ok(frame);
                 }
-                Message::Close(frame) => panic!("closed: {frame:?}"),
+                Message::Close(frame) => return Err(format!("closed: {frame:?}")),
                 _ => continue,
             }
         }

@@ -470,6 +470,15 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failing test shows what the host logged.
+            let logs = self.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(200).collect();
+            eprintln!("--- sync-host log (last {} lines) ---", tail.len());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
