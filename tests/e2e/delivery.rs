@@ -102,16 +102,9 @@ async fn connect_and_catch_up(gateway: &str, user: &str) -> (Device, Vec<Value>,
         device
             .send(json!({"type": "SYNC_REQUEST", "timestamp": timestamp(), "lastSeq": 0}))
             .await;
-        let mut frames = Vec::new();
-        let ended = loop {
-            match device.try_recv_any().await {
-                Ok(frame) if frame["replay"] == true => continue,
-                Ok(frame) if frame["type"] == "SYNC_RESPONSE" => {
-                    return (device, frames, frame, attempts);
-                }
-                Ok(frame) => frames.push(frame),
-                Err(ended) => break ended,
-            }
+        let ended = match device.try_recv_until("SYNC_RESPONSE").await {
+            Ok((done, frames)) => return (device, frames, done, attempts),
+            Err(ended) => ended,
         };
         assert!(
             attempts < MAX_ATTEMPTS,

@@ -206,26 +206,38 @@ impl Device {
     /// The next text frame other than a replay, parsed; panics after [`FRAME_DEADLINE`] or on
     /// close.
     pub async fn recv(&mut self) -> Value {
-        loop {
-            let frame = self.recv_any().await;
-            if frame["replay"] == true {
-                self.replayed.push(frame);
-                continue;
-            }
-            return frame;
-        }
+        self.try_recv()
+            .await
+            .unwrap_or_else(|ended| panic!("{ended}"))
     }
 
     /// The next text frame, replays included.
     pub async fn recv_any(&mut self) -> Value {
-        match self.try_recv_any().await {
-            Ok(frame) => frame,
-            Err(ended) => panic!("{ended}"),
+        self.try_recv_any()
+            .await
+            .unwrap_or_else(|ended| panic!("{ended}"))
+    }
+
+    /// Frames until one of type `kind`, returning it and what came before.
+    pub async fn recv_until(&mut self, kind: &str) -> (Value, Vec<Value>) {
+        self.try_recv_until(kind)
+            .await
+            .unwrap_or_else(|ended| panic!("{ended}"))
+    }
+
+    /// [`Device::recv`], or how the connection ended (a close frame, a reset, end of stream).
+    pub async fn try_recv(&mut self) -> Result<Value, String> {
+        loop {
+            let frame = self.try_recv_any().await?;
+            if frame["replay"] == true {
+                self.replayed.push(frame);
+                continue;
+            }
+            return Ok(frame);
         }
     }
 
-    /// The next text frame, replays included, or how the connection ended (a close frame, a
-    /// reset, end of stream); panics after [`FRAME_DEADLINE`].
+    /// [`Device::recv_any`], or how the connection ended; panics after [`FRAME_DEADLINE`].
     pub async fn try_recv_any(&mut self) -> Result<Value, String> {
         if let Some(frame) = self.early.pop_front() {
             return Ok(frame);
@@ -250,13 +262,13 @@ impl Device {
         }
     }
 
-    /// Frames until one of type `kind`, returning it and what came before.
-    pub async fn recv_until(&mut self, kind: &str) -> (Value, Vec<Value>) {
+    /// [`Device::recv_until`], or how the connection ended.
+    pub async fn try_recv_until(&mut self, kind: &str) -> Result<(Value, Vec<Value>), String> {
         let mut before = Vec::new();
         loop {
-            let frame = self.recv().await;
+            let frame = self.try_recv().await?;
             if frame["type"] == kind {
-                return (frame, before);
+                return Ok((frame, before));
             }
             before.push(frame);
         }
