@@ -38,9 +38,14 @@ async fn a_burst_of_connects_leaves_exactly_the_cap_open() {
             })
         })
         .collect();
-    let mut open = 0;
+    // Every handshake first: a PING answered while later handshakes were still registering
+    // could be evicted after its PONG.
+    let mut connected = Vec::new();
     for connect in connects {
-        let (mut socket, first) = connect.await.unwrap();
+        connected.push(connect.await.unwrap());
+    }
+    let mut open = 0;
+    for (mut socket, first) in connected {
         let fate = match first {
             Frame::Text(text) if text.contains(r#""type":"WELCOME""#) => {
                 socket

@@ -199,6 +199,14 @@ impl Device {
             .expect("send");
     }
 
+    /// Sends a frame; `Err` once the connection has ended.
+    pub async fn send_or_end(&mut self, frame: Value) -> Result<(), String> {
+        self.socket
+            .send(Message::text(frame.to_string()))
+            .await
+            .map_err(|error| format!("{error:?}"))
+    }
+
     pub async fn send_raw(&mut self, message: Message) {
         self.socket.send(message).await.expect("send");
     }

@@ -457,6 +457,12 @@ impl Host {
         self.child.wait().expect("waiting for sync-host")
     }
 
+    /// Kills the host (SIGKILL: no shutdown of any kind) and waits for it to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().expect("killing sync-host");
+        self.child.wait().expect("waiting for sync-host");
+    }
+
     /// Stops the host and waits for it, keeping a kept state directory.
     pub fn stop(self) {
         self.signal("TERM");

@@ -9,8 +9,11 @@ pub const MAX_CONNECTIONS_PER_USER: usize = 10;
 pub const EXPIRY_WARNING_SECONDS: i64 = 60;
 /// Seconds after `exp` an open socket is still tolerated before close 4001.
 pub const EXPIRY_GRACE_SECONDS: i64 = 60;
-/// Seconds between the gateway's keep-alive requests (Pushpin's minimum is 20).
-pub const KEEP_ALIVE_SECONDS: u64 = 20;
+/// The shortest keep-alive interval a gateway honours (Pushpin's minimum).
+pub const KEEP_ALIVE_MIN_SECONDS: u64 = 20;
+/// The longest: an idle connection costs the app one request per this many seconds, which is also
+/// how its registry entry stays fresh.
+pub const KEEP_ALIVE_MAX_SECONDS: u64 = 600;
 /// How long after OPEN a gateway's subscriptions may still be on their way (Pushpin registers them
 /// asynchronously; one round trip was enough when measured): until then every request also
 /// replays what was committed since the previous replay.

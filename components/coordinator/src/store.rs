@@ -1,10 +1,11 @@
 //! Durable sync state (design.md, Storage): per-user dense streams, latest entity states with
 //! tombstones, and idempotency keys.
 //!
-//! Each mutation is one `BEGIN IMMEDIATE` transaction: the write lock is taken before the seq is
-//! allocated and held until commit, so seqs are dense and commit order is seq order — the original
-//! service's out-of-order commits cannot happen. Nothing is acknowledged before `COMMIT` returns,
-//! and a failure rolls everything back.
+//! Each mutation is one `BEGIN IMMEDIATE` transaction, or a savepoint in one such transaction for
+//! all the mutations of a request (a batch): the write lock is taken before a seq is allocated and
+//! held until commit, so seqs are dense and commit order is seq order — the original service's
+//! out-of-order commits cannot happen. Nothing is acknowledged before `COMMIT` returns, and a
+//! failure rolls everything back.
 //!
 //! Spin-safe: the migration puts the database in WAL mode itself (Spin's default database starts
 //! with a rollback journal, where readers and writers block each other), and an operation that
@@ -81,6 +82,9 @@ fn first_i64(rows: &Rows) -> Option<i64> {
 /// request and from concurrent instances: each migration re-checks the version under the write
 /// lock.
 pub fn migrate(db: &dyn Sql, now_ms: i64) -> Result<()> {
+    if is_current(db) {
+        return Ok(());
+    }
     use_wal(db);
     busy::retry("migration", busy::BUDGET, || {
         run(
@@ -123,6 +127,32 @@ pub fn migrate(db: &dyn Sql, now_ms: i64) -> Result<()> {
     Ok(())
 }
 
+/// Whether the schema is current and the file in WAL mode, asked with one statement: this runs on
+/// every request. Any error (no `schema_version` table yet, a database without the pragma
+/// function) means "not known to be current", and the full path runs.
+fn is_current(db: &dyn Sql) -> bool {
+    let Ok(rows) = db.execute(
+        "SELECT (SELECT coalesce(max(version), 0) FROM schema_version), \
+         (SELECT journal_mode FROM pragma_journal_mode)",
+        &[],
+    ) else {
+        return false;
+    };
+    let Some([version, mode]) = rows.first().map(Vec::as_slice) else {
+        return false;
+    };
+    version
+        .as_i64()
+        .is_some_and(|v| v >= MIGRATIONS.len() as i64)
+        && mode
+            .as_str()
+            .is_some_and(|mode| !is_rollback_journal(&mode.to_ascii_lowercase()))
+}
+
+fn is_rollback_journal(mode: &str) -> bool {
+    matches!(mode, "delete" | "truncate" | "persist")
+}
+
 /// The journal mode SQLite reports, lower case (`delete`, `wal`, …), if it reports one.
 fn journal_mode(db: &dyn Sql) -> Option<String> {
     let rows = db.execute("PRAGMA journal_mode", &[]).ok()?;
@@ -135,10 +165,7 @@ fn journal_mode(db: &dyn Sql) -> Option<String> {
 /// keeps meeting other connections' locks — leaves the mode as it is: writes still work, retried
 /// on locks, and the next request tries again.
 fn use_wal(db: &dyn Sql) {
-    if !matches!(
-        journal_mode(db).as_deref(),
-        Some("delete" | "truncate" | "persist")
-    ) {
+    if !journal_mode(db).is_some_and(|mode| is_rollback_journal(&mode)) {
         return;
     }
     let switched = busy::retry("switching the database to WAL", busy::BUDGET, || {
@@ -165,6 +192,51 @@ fn in_transaction<T>(db: &dyn Sql, body: impl FnOnce() -> Result<T>) -> Result<T
             Err(error)
         }
     }
+}
+
+/// Runs `body` inside a savepoint of the open transaction: its writes are undone on error, the
+/// transaction's others kept.
+fn in_savepoint<T>(db: &dyn Sql, body: impl FnOnce() -> Result<T>) -> Result<T> {
+    run(db, "SAVEPOINT mutation", &[])?;
+    match body() {
+        Ok(value) => run(db, "RELEASE mutation", &[]).map(|_| value),
+        Err(error) => {
+            let _ = db.execute("ROLLBACK TO mutation", &[]);
+            let _ = db.execute("RELEASE mutation", &[]);
+            Err(error)
+        }
+    }
+}
+
+/// Starts one transaction for all the mutations of a request (`BEGIN IMMEDIATE`, so the seqs it
+/// allocates stay dense and in commit order), retried while another connection holds the lock.
+/// Each mutation then goes through [`apply_in_batch`]; nothing is acknowledged before
+/// [`commit_batch`] returns.
+pub fn begin_batch(db: &dyn Sql) -> Result<()> {
+    busy::retry("starting a write batch", busy::BUDGET, || {
+        run(db, "BEGIN IMMEDIATE", &[]).map(drop)
+    })
+}
+
+/// Commits the batch; on failure rolls all of it back.
+pub fn commit_batch(db: &dyn Sql) -> Result<()> {
+    run(db, "COMMIT", &[]).map(drop).inspect_err(|_| {
+        let _ = db.execute("ROLLBACK", &[]);
+    })
+}
+
+/// [`apply`] inside a batch: one savepoint, so a mutation that fails leaves the others.
+pub fn apply_in_batch(
+    db: &dyn Sql,
+    user: &str,
+    mutation: &Mutation,
+    new_epoch: &str,
+    seq_base: u64,
+    now_ms: i64,
+) -> Result<Applied> {
+    in_savepoint(db, || {
+        write(db, user, mutation, new_epoch, seq_base, now_ms)
+    })
 }
 
 /// What a mutation did.

@@ -4,7 +4,7 @@
 use crate::procfs;
 use e2e::Host;
 use e2e::device::Device;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct IdleResult {
     pub rss_empty_kib: u64,
@@ -14,6 +14,8 @@ pub struct IdleResult {
     pub window: Duration,
     /// App requests (WebSocket-over-HTTP keep-alives) during the idle window.
     pub app_requests: usize,
+    /// App requests between the last connect and the window: each connection's first keep-alive.
+    pub first_keep_alives: usize,
     /// Component instances alive at the end of the window, as the host's pooling allocator reports.
     pub instances_alive: Option<u64>,
 }
@@ -23,6 +25,9 @@ impl IdleResult {
         self.rss_full_kib.saturating_sub(self.rss_empty_kib) as f64 / self.sockets as f64
     }
 }
+
+/// The shortest keep-alive interval the app asks for (the coordinator's `KEEP_ALIVE_MIN_SECONDS`).
+const FIRST_KEEP_ALIVE: Duration = Duration::from_secs(20);
 
 fn count_requests(host: &Host) -> usize {
     host.logs().matches(" /sync/ws ").count()
@@ -61,11 +66,14 @@ pub async fn run(
             devices.push(task.await?);
         }
     }
-    // Let the connect burst's requests finish and allocations settle before measuring.
-    let settle_until = Instant::now() + Duration::from_secs(3);
-    tokio::time::sleep_until(settle_until.into()).await;
+    // A new connection's first keep-alive comes after the shortest interval (20 s, while its
+    // catch-up's follow-up replay may be pending); after it, the next is ten minutes away. Wait
+    // past it, so that the window sees the steady state.
+    let requests_connected = count_requests(host);
+    tokio::time::sleep(FIRST_KEEP_ALIVE + Duration::from_secs(3)).await;
     let rss_full_kib = rss();
     let requests_before = count_requests(host);
+    let first_keep_alives = requests_before - requests_connected;
     let cpu_gateway_before: Duration = procfs::tree(gateway_pid)
         .into_iter()
         .map(procfs::cpu_time)
@@ -86,6 +94,7 @@ pub async fn run(
         cpu: cpu_gateway,
         window,
         app_requests,
+        first_keep_alives,
         instances_alive,
     })
 }

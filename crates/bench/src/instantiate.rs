@@ -1,18 +1,19 @@
-//! Scenario `instantiate`: `/health` on the host — instantiate + handle time inside the host (from
-//! its request log) and requests per second over HTTP — against a native hyper handler returning
-//! the same JSON.
+//! Scenario `instantiate`: a trivial component (the `route-echo` fixture: no host I/O) and
+//! `/health` on the host — instantiate + handle time inside the host (from its request log) and
+//! requests per second over HTTP — against a native hyper handler returning the same body.
 
 use crate::stats::{Summary, summarize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Instantiate + handle durations of the host's last `count` `/health` requests, from its log
-/// lines (`GET /health 200 0.42ms`).
-pub fn in_host(logs: &str, count: usize) -> Option<Summary> {
+/// Instantiate + handle durations of the host's last `count` requests for `path`, from its log
+/// lines (`GET /health 200 0.420ms`).
+pub fn in_host(logs: &str, path: &str, count: usize) -> Option<Summary> {
+    let needle = format!("GET {path} 200 ");
     let mut samples: Vec<Duration> = logs
         .lines()
-        .filter(|line| line.contains("GET /health 200 "))
+        .filter(|line| line.contains(&needle))
         .filter_map(|line| {
             line.rsplit(' ')
                 .next()?
@@ -73,10 +74,11 @@ mod tests {
     fn reads_durations_from_request_log_lines() {
         let logs = "x INFO request: GET /health 200 0.42ms\nx INFO request: GET /sync/ws 200 1.00ms\n\
                     x INFO request: GET /health 200 1.58ms\nx INFO request: GET /health 503 9.00ms\n";
-        let s = in_host(logs, 10).unwrap();
+        let s = in_host(logs, "/health", 10).unwrap();
         assert_eq!(s.count, 2);
         assert_eq!(s.p50, Duration::from_secs_f64(0.00042));
         assert_eq!(s.max, Duration::from_secs_f64(0.00158));
-        assert_eq!(in_host(logs, 1).unwrap().count, 1);
+        assert_eq!(in_host(logs, "/health", 1).unwrap().count, 1);
+        assert!(in_host(logs, "/other", 1).is_none());
     }
 }

@@ -88,20 +88,44 @@ async fn relay(options: &Options) -> anyhow::Result<()> {
     }
     for (name, through_pushpin) in gateways {
         let host = start_host(through_pushpin)?;
+        let (cpu_before, started) = (cpu_split(&host), std::time::Instant::now());
         let ours = relay::run(&host.gateway_url, &relay_options).await?;
+        let (cpu_after, wall) = (cpu_split(&host), started.elapsed());
         print_summary(&format!("{name} relay"), &ours.relay, &base.relay);
         print_summary(&format!("{name} ack"), &ours.ack, &base.ack);
         println!(
-            "{name}: sent {} acked {} relays {}/{} (lost {}), connect retries {}",
+            "{name}: sent {} acked {} relays {}/{} (lost {}), connect retries {}, connections the gateway dropped {}",
             ours.sent,
             ours.ack.count,
             ours.relays_received,
             ours.relays_expected,
             ours.relays_expected - ours.relays_received,
-            ours.connect_retries
+            ours.connect_retries,
+            ours.dropped
+        );
+        let cores = |i: usize| (cpu_after[i] - cpu_before[i]).as_secs_f64() / wall.as_secs_f64();
+        println!(
+            "{name}: CPU over the run ({:.1} s, {} cores here): host {:.2} cores ({:.2} ms per mutation sent, connects included), Pushpin {:.2} cores, load generator {:.2} cores",
+            wall.as_secs_f64(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cores(0),
+            (cpu_after[0] - cpu_before[0]).as_secs_f64() * 1000.0 / ours.sent.max(1) as f64,
+            cores(1),
+            cores(2)
         );
     }
     Ok(())
+}
+
+/// CPU time used so far by the host, by its Pushpin (all processes; zero without one) and by this
+/// load generator.
+fn cpu_split(host: &Host) -> [Duration; 3] {
+    let tree = |pid: u32| procfs::tree(pid).into_iter().map(procfs::cpu_time).sum();
+    [
+        procfs::cpu_time(host.pid()),
+        host.pushpin_pid().map_or(Duration::ZERO, tree),
+        procfs::cpu_time(std::process::id()),
+    ]
 }
 
 async fn throughput(options: &Options) -> anyhow::Result<()> {
@@ -135,7 +159,7 @@ async fn idle(options: &Options) -> anyhow::Result<()> {
     let host = start_host(false)?;
     let ours = idle::run(&host, host.pid(), false, sockets, window).await?;
     println!(
-        "embedded gateway (sync-host): RSS {} KiB with 0 sockets (baseline), {} KiB with {} → {:.2} KiB per socket; CPU {} over {} s idle ({:.2}%); {} app requests (keep-alives) in the window; component instances alive: {}",
+        "embedded gateway (sync-host): RSS {} KiB with 0 sockets (baseline), {} KiB with {} → {:.2} KiB per socket; CPU {} over {} s idle ({:.2}%); {} app requests (keep-alives) in the window, after {} first keep-alives (one per connection, at 20 s); component instances alive: {}",
         ours.rss_empty_kib,
         ours.rss_full_kib,
         ours.sockets,
@@ -144,6 +168,7 @@ async fn idle(options: &Options) -> anyhow::Result<()> {
         ours.window.as_secs(),
         100.0 * ours.cpu.as_secs_f64() / ours.window.as_secs_f64(),
         ours.app_requests,
+        ours.first_keep_alives,
         ours.instances_alive
             .map_or("unknown".into(), |n| n.to_string()),
     );
@@ -155,7 +180,7 @@ async fn idle(options: &Options) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no Pushpin process"))?;
         let theirs = idle::run(&host, pid, true, sockets, window).await?;
         println!(
-            "Pushpin (all its processes): RSS {} KiB with 0 sockets, {} KiB with {} → {:.2} KiB per socket (×{:.2} of ours); CPU {} over {} s idle",
+            "Pushpin (all its processes): RSS {} KiB with 0 sockets, {} KiB with {} → {:.2} KiB per socket (×{:.2} of ours); CPU {} over {} s idle ({:.2}%); {} app requests in the window, after {} first keep-alives",
             theirs.rss_empty_kib,
             theirs.rss_full_kib,
             theirs.sockets,
@@ -163,6 +188,9 @@ async fn idle(options: &Options) -> anyhow::Result<()> {
             ratio(theirs.kib_per_socket(), ours.kib_per_socket()),
             ms(theirs.cpu),
             theirs.window.as_secs(),
+            100.0 * theirs.cpu.as_secs_f64() / theirs.window.as_secs_f64(),
+            theirs.app_requests,
+            theirs.first_keep_alives,
         );
     } else {
         println!("Pushpin is not installed: no Pushpin comparison");
@@ -175,43 +203,78 @@ async fn instantiate(options: &Options) -> anyhow::Result<()> {
     let clients: usize = options.get("clients", 8)?;
     let seconds: f64 = options.get("seconds", 10.0)?;
     println!(
-        "## instantiate: /health, {count} sequential requests, then {clients} clients for {seconds} s"
+        "## instantiate: a trivial component, then /health; {count} sequential requests each, then {clients} clients for {seconds} s"
     );
+    let fixtures = HostConfig::new(e2e::fixture_manifest()).start()?;
+    instantiate_one(
+        "trivial component (route-echo fixture)",
+        &fixtures,
+        "/routes/bench",
+        count,
+        clients,
+        seconds,
+    )
+    .await?;
     let host = start_host(false)?;
-    let health = format!("{}/health", host.url);
-    let json = e2e::Host::agent()
-        .get(&health)
+    instantiate_one(
+        "/health (SQLite query, key-value write, read, delete)",
+        &host,
+        "/health",
+        count,
+        clients,
+        seconds,
+    )
+    .await
+}
+
+/// Instantiate + handle time inside the host, the HTTP round trip and requests/s for `path`,
+/// beside a native hyper server answering the same body.
+async fn instantiate_one(
+    what: &str,
+    host: &Host,
+    path: &str,
+    count: usize,
+    clients: usize,
+    seconds: f64,
+) -> anyhow::Result<()> {
+    let url = format!("{}{path}", host.url);
+    let body = e2e::Host::agent()
+        .get(&url)
         .call()?
         .body_mut()
         .read_to_string()?;
-    let floor = baseline::start_json_server(json).await?;
-    let (health_url, floor_url) = (health.clone(), format!("{floor}/health"));
+    let floor = baseline::start_json_server(body).await?;
+    let (ours_url, floor_url) = (url.clone(), format!("{floor}/health"));
     let (ours, base) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        instantiate::sequential(&health_url, 500)?; // warm-up
-        let ours = instantiate::sequential(&health_url, count)?;
+        instantiate::sequential(&ours_url, 500)?; // warm-up
+        let ours = instantiate::sequential(&ours_url, count)?;
         let base = instantiate::sequential(&floor_url, count)?;
         Ok((ours, base))
     })
     .await??;
-    let in_host = instantiate::in_host(&host.logs(), count)
-        .ok_or_else(|| anyhow::anyhow!("no request log lines"))?;
+    let in_host = instantiate::in_host(&host.logs(), path, count)
+        .ok_or_else(|| anyhow::anyhow!("no request log lines for {path}"))?;
     println!(
-        "instantiate + handle inside the host (request log, 10 µs resolution): p50 {} p99 {} (n={})",
+        "{what}: instantiate + handle inside the host (request log, 1 µs resolution): p50 {} p99 {} (n={})",
         ms(in_host.p50),
         ms(in_host.p99),
         in_host.count
     );
-    print_summary("HTTP round trip, sequential", &ours, &base);
-    let (health_url, floor_url) = (health, format!("{floor}/health"));
+    print_summary(
+        &format!("{what}: HTTP round trip, sequential"),
+        &ours,
+        &base,
+    );
+    let (ours_url, floor_url) = (url, format!("{floor}/health"));
     let (ours_rps, base_rps) = tokio::task::spawn_blocking(move || {
         (
-            instantiate::load(&health_url, clients, seconds),
+            instantiate::load(&ours_url, clients, seconds),
             instantiate::load(&floor_url, clients, seconds),
         )
     })
     .await?;
     println!(
-        "requests/s with {clients} clients: {ours_rps:.0} — ×{:.3} of baseline native hyper {base_rps:.0}",
+        "{what}: requests/s with {clients} clients: {ours_rps:.0} — ×{:.3} of baseline native hyper {base_rps:.0}",
         ratio(ours_rps, base_rps)
     );
     Ok(())

@@ -22,6 +22,9 @@ pub struct RelayResult {
     pub relays_expected: usize,
     pub relays_received: usize,
     pub connect_retries: u32,
+    /// Devices whose connection the gateway ended during the run (their missing relays and acks
+    /// count as lost).
+    pub dropped: usize,
 }
 
 /// How long stragglers may take after the last send before they count as lost.
@@ -64,12 +67,19 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
         for mut receiver in devices {
             receivers.push(tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(planned);
+                let mut dropped = false;
                 while latencies.len() < planned {
-                    let Ok(frame) =
-                        tokio::time::timeout_at(stop_receiving.into(), receiver.recv()).await
-                    else {
-                        break;
-                    };
+                    let frame =
+                        match tokio::time::timeout_at(stop_receiving.into(), receiver.try_recv())
+                            .await
+                        {
+                            Ok(Ok(frame)) => frame,
+                            Ok(Err(_)) => {
+                                dropped = true;
+                                break;
+                            }
+                            Err(_) => break,
+                        };
                     if let Some(sent_ns) = frame["entry"]["sentNs"].as_u64() {
                         latencies.push(
                             epoch
@@ -78,7 +88,7 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
                         );
                     }
                 }
-                latencies
+                (latencies, dropped)
             }));
         }
         // Users start staggered across one interval, so the load is even rather than in waves.
@@ -88,7 +98,8 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
             let mut in_flight = VecDeque::new();
             let mut acks = Vec::with_capacity(planned);
             let mut sent = 0;
-            while acks.len() < planned {
+            let mut dropped = false;
+            while acks.len() < planned && !dropped {
                 tokio::select! {
                     _ = ticks.tick(), if sent < planned => {
                         let frame = json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {
@@ -96,30 +107,37 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
                             "sentNs": epoch.elapsed().as_nanos() as u64,
                             "updatedAt": "2026-01-01T00:00:00.000Z"}});
                         in_flight.push_back(Instant::now());
-                        sender.send(frame).await;
+                        dropped = sender.send_or_end(frame).await.is_err();
                         sent += 1;
                     }
-                    frame = tokio::time::timeout_at(stop_receiving.into(), sender.recv()) => {
-                        let Ok(frame) = frame else { break };
+                    frame = tokio::time::timeout_at(stop_receiving.into(), sender.try_recv()) => {
+                        let frame = match frame {
+                            Ok(Ok(frame)) => frame,
+                            Ok(Err(_)) => { dropped = true; continue; }
+                            Err(_) => break,
+                        };
                         if frame["type"] == "SYNC_RESPONSE" && let Some(at) = in_flight.pop_front() {
                             acks.push(at.elapsed());
                         }
                     }
                 }
             }
-            (sent, acks, sender)
+            (sent, acks, sender, dropped)
         }));
     }
     let (mut sent, mut ack_latencies, mut relay_latencies) = (0, Vec::new(), Vec::new());
-    let mut keep_open = Vec::new();
+    let (mut keep_open, mut dropped) = (Vec::new(), 0);
     for task in senders {
-        let (n, acks, device) = task.await?;
+        let (n, acks, device, ended) = task.await?;
         sent += n;
         ack_latencies.extend(acks);
         keep_open.push(device);
+        dropped += usize::from(ended);
     }
     for task in receivers {
-        relay_latencies.extend(task.await?);
+        let (latencies, ended) = task.await?;
+        relay_latencies.extend(latencies);
+        dropped += usize::from(ended);
     }
     let relays_received = relay_latencies.len();
     Ok(RelayResult {
@@ -130,5 +148,6 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
         relays_expected: sent * (options.devices - 1),
         relays_received,
         connect_retries,
+        dropped,
     })
 }

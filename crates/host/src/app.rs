@@ -42,6 +42,8 @@ pub struct App {
     pub router: Router,
     pub components: HashMap<String, LoadedComponent>,
     pub variables: variables::AppState,
+    /// The embedded gateway's publish endpoint, once it serves: publishes skip the network.
+    pub local_endpoint: crate::outbound_http::LocalEndpointSlot,
 }
 
 impl App {
@@ -78,6 +80,7 @@ impl App {
         let engine = crate::engine::new_engine()?;
         let linker = base_linker(&engine)?;
 
+        let local_endpoint = crate::outbound_http::LocalEndpointSlot::default();
         let mut components = HashMap::new();
         let mut routes = Vec::new();
         for trigger in &manifest.http_triggers {
@@ -120,6 +123,7 @@ impl App {
                 ),
                 variables: variables.component(&id),
                 outbound: Arc::new(outbound),
+                local_endpoint: local_endpoint.clone(),
             };
             let pre = prepare(manifest, &id, &engine, &linker, &cache)
                 .with_context(|| format!("cannot load component `{id}`"))?;
@@ -130,6 +134,7 @@ impl App {
             router: Router::new(routes)?,
             components,
             variables,
+            local_endpoint,
         })
     }
 }

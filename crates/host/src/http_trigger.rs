@@ -2,6 +2,7 @@
 //! component for that request, sets Spin's request metadata headers, and logs one line per request.
 
 use crate::app::App;
+use crate::durable_response::DurableBody;
 use crate::router::RouteMatch;
 use crate::state::InstanceState;
 use anyhow::{Context, anyhow};
@@ -47,6 +48,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // A response leaves in more than one write (head, then body frames as the guest streams
+        // them); with Nagle's algorithm the second waits for the peer's delayed ACK, 40 ms.
+        let _ = stream.set_nodelay(true);
         let app = app.clone();
         let service = service_fn(move |request| {
             let app = app.clone();
@@ -102,7 +106,7 @@ where
     };
     tracing::info!(
         target: "request",
-        "{method} {path} {} {:.2}ms",
+        "{method} {path} {} {:.3}ms",
         response.status().as_u16(),
         started.elapsed().as_secs_f64() * 1000.0
     );
@@ -204,6 +208,7 @@ where
         .http()
         .new_incoming_request(Scheme::Http, request)?;
     let outparam = store.data_mut().http().new_response_outparam(sender)?;
+    let pending = store.data().pending_sync();
     let pre = component.pre.clone();
     // The guest keeps running after it sets the response, to stream the body.
     let task = tokio::spawn(async move {
@@ -214,7 +219,14 @@ where
             .await
     });
     match receiver.await {
-        Ok(Ok(response)) => Ok(response),
+        Ok(Ok(response)) => {
+            // Nothing the guest committed is reported before it is on disk.
+            pending
+                .wait()
+                .await
+                .map_err(|error| anyhow!("a commit did not reach the disk: {error}"))?;
+            Ok(response.map(|body| DurableBody::new(body, pending).boxed_unsync()))
+        }
         Ok(Err(code)) => Err(anyhow!("the component answered with error code {code:?}")),
         Err(_) => match task.await {
             Ok(Ok(())) => Err(anyhow!("the component returned without setting a response")),

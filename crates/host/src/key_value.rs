@@ -40,6 +40,13 @@ impl SqliteFile {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        crate::blocking::disk(|| self.with_connection(f))
+    }
+
+    fn with_connection<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
         let mut guard = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
             *guard = Some(
@@ -52,8 +59,12 @@ impl SqliteFile {
 
     fn open(&self) -> rusqlite::Result<Connection> {
         let connection = crate::sqlite_file::open_wal(&self.path)?;
+        // A write is not flushed on its own: it survives the process dying (the OS holds it) but
+        // an OS crash or power loss may undo the newest writes. What this app keeps here is
+        // rate-limit state, for which that is harmless (docs/durability.md).
         connection.execute_batch(
-            "CREATE TABLE IF NOT EXISTS spin_key_value (
+            "PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS spin_key_value (
                  store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
                  PRIMARY KEY (store, key));",
         )?;

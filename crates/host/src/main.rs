@@ -8,11 +8,14 @@
 mod allowed_hosts;
 mod app;
 mod bindings;
+mod blocking;
 mod builder;
 mod compose;
 mod deny;
+mod durable_response;
 mod engine;
 mod gateway;
+mod group_sync;
 mod http1_server;
 mod http_trigger;
 mod key_value;
@@ -27,6 +30,7 @@ mod sqlite_file;
 mod state;
 mod unavailable;
 mod variables;
+mod write_gate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -1,9 +1,10 @@
 //! `fermyon:spin/sqlite`: databases by label; `default` is `<state dir>/sqlite_db.db`.
 //!
 //! Two ways to open the file ([`SqliteMode`]). By default (`wal`) each guest connection checks out
-//! its own SQLite connection from a small pool, in WAL mode with synchronous FULL, and returns it
-//! on drop (rolled back if the guest left a transaction open), so two concurrent requests never
-//! share a transaction. `spin` opens as Spin's default database does, to reproduce Spin here: a new
+//! its own SQLite connection from a small pool, in WAL mode, and returns it on drop (rolled back if
+//! the guest left a transaction open), so two concurrent requests never share a transaction. A
+//! commit returns once it is in the WAL (`synchronous = NORMAL`); the request's response is then
+//! held until a shared WAL flush has put it on disk (`group_sync`, `durable_response`). `spin` opens as Spin's default database does, to reproduce Spin here: a new
 //! connection per guest `open`, the file's own journal mode (a rollback journal unless the app
 //! changes it), SQLite's defaults otherwise and a 5 s busy timeout. Files are opened on first use:
 //! an unusable file is an `io` error for the guest.
@@ -11,6 +12,9 @@
 use crate::bindings::fermyon::spin::sqlite::{
     Error, Host, HostConnection, QueryResult, RowResult, Value,
 };
+use crate::durable_response::PendingSync;
+use crate::group_sync::{GroupSync, WalFile};
+use crate::write_gate::WriteGate;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode};
 use std::collections::{BTreeSet, HashMap};
@@ -18,13 +22,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-/// Idle connections kept per database; more are opened under load and closed when returned.
-const MAX_IDLE_CONNECTIONS: usize = 16;
+/// Idle connections kept per database; more are opened under load and closed when returned. A
+/// connection opened under load reads the schema and prepares every statement afresh, so the pool
+/// keeps enough for the requests one process runs at once.
+const MAX_IDLE_CONNECTIONS: usize = 64;
 
 /// How database files are opened (`sync-host up --sqlite-mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SqliteMode {
-    /// Pooled connections in WAL mode, synchronous FULL: readers never wait for the writer.
+    /// Pooled connections in WAL mode, commits flushed in groups before responses: readers never
+    /// wait for the writer.
     #[default]
     Wal,
     /// As Spin's default database: a fresh connection per `open`, the file's journal mode.
@@ -35,14 +42,22 @@ pub struct Database {
     path: PathBuf,
     mode: SqliteMode,
     idle: Mutex<Vec<Connection>>,
+    /// In `wal` mode, the flushes that make commits durable.
+    group: Option<Arc<GroupSync>>,
+    /// In `wal` mode, the queue of writing connections.
+    writers: WriteGate,
 }
 
 impl Database {
     pub fn new(path: PathBuf, mode: SqliteMode) -> Arc<Self> {
+        let group =
+            (mode == SqliteMode::Wal).then(|| Arc::new(GroupSync::new(WalFile::new(&path))));
         Arc::new(Self {
             path,
             mode,
             idle: Mutex::new(Vec::new()),
+            group,
+            writers: WriteGate::default(),
         })
     }
 
@@ -58,8 +73,15 @@ impl Database {
         match self.mode {
             SqliteMode::Wal => {
                 let connection = crate::sqlite_file::open_wal(&self.path)?;
-                // FULL makes each commit durable before it returns.
-                connection.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+                // NORMAL: a commit is durable once the WAL is flushed, which `group_sync` does
+                // for many commits at once before their responses leave.
+                // mmap: a connection reads pages from the OS cache in place; WAL mode empties a
+                // connection's own page cache whenever another connection has committed, so
+                // without it every transaction copies its pages in again with `pread`.
+                connection.execute_batch(
+                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+                     PRAGMA mmap_size = 268435456;",
+                )?;
                 Ok(connection)
             }
             // rusqlite's own busy timeout is Spin's: 5 s.
@@ -99,18 +121,27 @@ impl AppState {
 pub struct InstanceState {
     pub app: Arc<AppState>,
     pub allowed: Arc<BTreeSet<String>>,
+    /// The commits this request made, which its response waits for.
+    pub pending: Arc<PendingSync>,
 }
 
 /// A connection the guest opened: the resource behind `connection`.
 pub struct OpenConnection {
     database: Arc<Database>,
     connection: Option<Connection>,
+    /// A statement wrote since the last commit.
+    wrote: bool,
+    /// This connection holds its database's write gate (`wal` mode).
+    writing: bool,
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
         if let Some(connection) = self.connection.take() {
             self.database.checkin(connection);
+        }
+        if self.writing {
+            self.database.writers.release();
         }
     }
 }
@@ -136,13 +167,15 @@ impl HostConnection for SqliteView<'_> {
         let Some(database) = self.state.app.databases.get(&label) else {
             return Ok(Err(Error::NoSuchDatabase));
         };
-        let connection = match database.checkout() {
+        let connection = match crate::blocking::disk(|| database.checkout()) {
             Ok(connection) => connection,
             Err(error) => return Ok(Err(error)),
         };
         let open = OpenConnection {
             database: database.clone(),
             connection: Some(connection),
+            wrote: false,
+            writing: false,
         };
         Ok(Ok(self.table.push(open)?))
     }
@@ -153,11 +186,40 @@ impl HostConnection for SqliteView<'_> {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let open = self.table.get(&connection)?;
+        let open = self.table.get_mut(&connection)?;
         let Some(connection) = open.connection.as_ref() else {
             return Ok(Err(Error::InvalidConnection));
         };
-        Ok(execute(connection, &statement, &parameters).map_err(map_error))
+        let gated = open.database.mode == SqliteMode::Wal && !open.writing;
+        let result = crate::blocking::disk(|| {
+            if gated && may_write(connection, &statement)? {
+                if !open
+                    .database
+                    .writers
+                    .acquire(crate::sqlite_file::BUSY_TIMEOUT)
+                {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                        Some("database is locked (waited for the other writers)".into()),
+                    ));
+                }
+                open.writing = true;
+            }
+            execute(connection, &statement, &parameters)
+        });
+        open.wrote |= matches!(result, Ok((_, true)));
+        if open.writing && connection.is_autocommit() {
+            open.writing = false;
+            open.database.writers.release();
+        }
+        if open.wrote && connection.is_autocommit() {
+            // Committed (explicitly, or as its own transaction): the response must wait for it.
+            open.wrote = false;
+            if let Some(group) = &open.database.group {
+                self.state.pending.record(group, group.committed());
+            }
+        }
+        Ok(result.map(|(rows, _)| rows).map_err(map_error))
     }
 
     fn drop(&mut self, connection: Resource<OpenConnection>) -> wasmtime::Result<()> {
@@ -166,12 +228,24 @@ impl HostConnection for SqliteView<'_> {
     }
 }
 
+/// Whether `statement` writes or starts a transaction that will (`BEGIN IMMEDIATE`/`EXCLUSIVE`).
+fn may_write(connection: &Connection, statement: &str) -> rusqlite::Result<bool> {
+    let begins = statement.trim_start().to_ascii_uppercase();
+    if begins.starts_with("BEGIN IMMEDIATE") || begins.starts_with("BEGIN EXCLUSIVE") {
+        return Ok(true);
+    }
+    Ok(!connection.prepare_cached(statement)?.readonly())
+}
+
+/// Runs one statement; also says whether it may have written (anything but a read or a
+/// transaction-control statement).
 fn execute(
     connection: &Connection,
     statement: &str,
     parameters: &[Value],
-) -> rusqlite::Result<QueryResult> {
+) -> rusqlite::Result<(QueryResult, bool)> {
     let mut prepared = connection.prepare_cached(statement)?;
+    let writes = !prepared.readonly();
     let columns: Vec<String> = prepared.column_names().map(str::to_string).collect();
     for (index, parameter) in parameters.iter().enumerate() {
         let position = index + 1;
@@ -199,7 +273,7 @@ fn execute(
             .collect::<rusqlite::Result<Vec<_>>>()?;
         out.push(RowResult { values });
     }
-    Ok(QueryResult { columns, rows: out })
+    Ok((QueryResult { columns, rows: out }, writes))
 }
 
 fn map_error(error: rusqlite::Error) -> Error {
@@ -222,6 +296,7 @@ mod tests {
         let state = InstanceState {
             app,
             allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()),
+            pending: Default::default(),
         };
         let mut table = ResourceTable::new();
         f(
@@ -323,6 +398,7 @@ mod tests {
         let state = InstanceState {
             app,
             allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+            pending: Default::default(),
         };
         let mut table = ResourceTable::new();
         let mut view = SqliteView {
@@ -350,6 +426,7 @@ mod tests {
         let state = InstanceState {
             app: Arc::new(AppState::with_default_file(path.clone(), SqliteMode::Spin)),
             allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+            pending: Default::default(),
         };
         let mut table = ResourceTable::new();
         let mut view = view_of(&state, &mut table);
@@ -379,6 +456,7 @@ mod tests {
         let state = InstanceState {
             app: Arc::new(AppState::with_default_file(path, SqliteMode::Wal)),
             allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+            pending: Default::default(),
         };
         let mut table = ResourceTable::new();
         let mut view = view_of(&state, &mut table);
@@ -390,5 +468,67 @@ mod tests {
         let c = view.open("default".into()).unwrap().unwrap();
         let size = run(&mut view, &c, "PRAGMA cache_size", vec![]).unwrap();
         assert!(matches!(size.rows[0].values[0], Value::Integer(7)));
+    }
+
+    #[test]
+    fn a_commit_and_only_a_commit_leaves_the_request_a_flush_to_wait_for() {
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            let group = view.state.app.databases["default"].group.clone().unwrap();
+            run(view, &c, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
+            assert_eq!(group.committed(), 2, "the CREATE committed as ticket 1");
+            run(view, &c, "SELECT * FROM t", vec![]).unwrap();
+            run(view, &c, "BEGIN IMMEDIATE", vec![]).unwrap();
+            run(view, &c, "INSERT INTO t VALUES (1)", vec![]).unwrap();
+            run(view, &c, "INSERT INTO t VALUES (2)", vec![]).unwrap();
+            assert_eq!(
+                group.committed(),
+                3,
+                "nothing committed inside the transaction"
+            );
+            run(view, &c, "COMMIT", vec![]).unwrap();
+            assert_eq!(
+                group.committed(),
+                5,
+                "the COMMIT took ticket 4; the reads none"
+            );
+        });
+    }
+
+    /// A writer takes the database's gate at its first write and gives it back when its
+    /// transaction ends; readers never take it.
+    #[test]
+    fn writers_queue_at_the_gate_and_readers_pass() {
+        with_view(&["default"], |view, _| {
+            let first = view.open("default".into()).unwrap().unwrap();
+            let second = view.open("default".into()).unwrap().unwrap();
+            let writers = &view.state.app.databases["default"].writers;
+            run(view, &first, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
+            assert!(
+                writers.acquire(std::time::Duration::ZERO),
+                "released at autocommit"
+            );
+            writers.release();
+            run(view, &first, "BEGIN IMMEDIATE", vec![]).unwrap();
+            assert!(
+                !writers.acquire(std::time::Duration::ZERO),
+                "held in the transaction"
+            );
+            run(view, &second, "SELECT * FROM t", vec![]).unwrap();
+            run(view, &first, "INSERT INTO t VALUES (1)", vec![]).unwrap();
+            run(view, &first, "COMMIT", vec![]).unwrap();
+            assert!(
+                writers.acquire(std::time::Duration::ZERO),
+                "released at COMMIT"
+            );
+            writers.release();
+            run(view, &second, "BEGIN", vec![]).unwrap();
+            run(view, &second, "INSERT INTO t VALUES (2)", vec![]).unwrap();
+            view.drop(second).unwrap();
+            assert!(
+                writers.acquire(std::time::Duration::ZERO),
+                "released when dropped"
+            );
+        });
     }
 }

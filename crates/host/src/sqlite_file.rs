@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 /// How long a statement waits for another connection's lock before reporting `busy`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Prepared statements kept per connection: more than the app's distinct statements (rusqlite
+/// keeps 16), so a request's statements are found prepared rather than parsed again.
+const STATEMENT_CACHE: usize = 128;
+
 /// Opens `path` with [`BUSY_TIMEOUT`] and switches it to WAL (readers run beside the writer).
 ///
 /// The switch takes an exclusive lock, and when two connections race to make it on a fresh file
@@ -16,6 +20,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub fn open_wal(path: &Path) -> rusqlite::Result<Connection> {
     let connection = Connection::open(path)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let deadline = Instant::now() + BUSY_TIMEOUT;
     let mut pause = Duration::from_millis(1);
     loop {

@@ -19,6 +19,7 @@ pub struct ComponentGrants {
     pub sqlite: (Arc<sqlite::AppState>, Arc<BTreeSet<String>>),
     pub variables: Arc<variables::ComponentVariables>,
     pub outbound: Arc<AllowedHosts>,
+    pub local_endpoint: crate::outbound_http::LocalEndpointSlot,
 }
 
 pub struct InstanceState {
@@ -40,12 +41,15 @@ impl InstanceState {
             .allow_tcp(true)
             .allow_udp(true)
             .socket_addr_check(crate::sockets::addr_check(grants.outbound.clone()));
+        let pending = Arc::new(crate::durable_response::PendingSync::default());
         Self {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             outbound: OutboundHooks {
                 allowed: grants.outbound.clone(),
+                local: grants.local_endpoint.clone(),
+                pending: pending.clone(),
             },
             key_value: key_value::InstanceState {
                 app: grants.key_value.0.clone(),
@@ -54,6 +58,7 @@ impl InstanceState {
             sqlite: sqlite::InstanceState {
                 app: grants.sqlite.0.clone(),
                 allowed: grants.sqlite.1.clone(),
+                pending,
             },
             variables: variables::InstanceState {
                 variables: grants.variables.clone(),
@@ -73,6 +78,11 @@ impl InstanceState {
             state: &self.sqlite,
             table: &mut self.table,
         }
+    }
+
+    /// The commits this request made; its response waits for them to reach the disk.
+    pub fn pending_sync(&self) -> Arc<crate::durable_response::PendingSync> {
+        self.sqlite.pending.clone()
     }
 
     pub fn variables(&mut self) -> &mut variables::InstanceState {

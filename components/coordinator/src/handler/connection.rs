@@ -4,7 +4,10 @@
 
 use super::reply::EventsReply;
 use super::{Coordinator, WsRequest, query_param};
-use crate::config::{EXPIRY_GRACE_SECONDS, EXPIRY_WARNING_SECONDS, MAX_VIOLATIONS};
+use crate::config::{
+    EXPIRY_GRACE_SECONDS, EXPIRY_WARNING_SECONDS, KEEP_ALIVE_MAX_SECONDS, KEEP_ALIVE_MIN_SECONDS,
+    MAX_VIOLATIONS,
+};
 use protocol::client_frame::FrameError;
 use protocol::close;
 use protocol::error_code;
@@ -22,6 +25,27 @@ pub(super) struct Connection {
     pub replayed_through: Option<u64>,
     /// When the connection opened (ms); 0 when unknown.
     pub opened_at: i64,
+}
+
+impl Connection {
+    /// Seconds until the gateway's next keep-alive request: the next moment the connection needs
+    /// the app without a frame from its client (the token's expiry warning, then the close after
+    /// the grace period), within the interval a gateway honours. An idle connection with a
+    /// long-lived token costs one app request per [`KEEP_ALIVE_MAX_SECONDS`]. While the follow-up
+    /// replay after OPEN is still to come (`docs/delivery.md`), the shortest interval, so a device
+    /// that sends nothing gets it within seconds rather than minutes.
+    pub fn keep_alive_seconds(&self, now_s: i64, follow_up_pending: bool) -> u64 {
+        if follow_up_pending {
+            return KEEP_ALIVE_MIN_SECONDS;
+        }
+        let next = if self.warned {
+            self.token_expires_at + EXPIRY_GRACE_SECONDS + 1
+        } else {
+            self.token_expires_at - EXPIRY_WARNING_SECONDS
+        };
+        let bounds = (KEEP_ALIVE_MIN_SECONDS as i64, KEEP_ALIVE_MAX_SECONDS as i64);
+        (next - now_s).clamp(bounds.0, bounds.1) as u64
+    }
 }
 
 impl Coordinator<'_> {

@@ -1,9 +1,9 @@
 //! The handshake (protocol.md §1): OPEN is answered with the subscriptions, WELCOME and the replay
 //! of recent changes, or refused with an HTTP status and a JSON body.
 
+use super::connection::Connection;
 use super::reply::{EventsReply, Outcome, json_reply};
 use super::{Coordinator, WsRequest, query_param};
-use crate::config::KEEP_ALIVE_SECONDS;
 use crate::store::{self, Since};
 use protocol::grip::{ControlMessage, SKIP_SELF, connection_channel, user_channel};
 use protocol::server_frame as frames;
@@ -123,11 +123,13 @@ impl Coordinator<'_> {
             ("token-exp".to_string(), identity.expires_at.to_string()),
             ("opened".to_string(), now),
         ]);
-        let mut outcome = reply.into_outcome();
-        outcome
-            .reply
-            .headers
-            .push(("keep-alive-interval".into(), KEEP_ALIVE_SECONDS.to_string()));
-        outcome
+        let opened = Connection {
+            token_expires_at: identity.expires_at,
+            ..Connection::default()
+        };
+        let follow_up = reply.follow_up_pending(false);
+        reply.keep_alive_seconds =
+            Some(opened.keep_alive_seconds(self.services.now_ms() / 1000, follow_up));
+        reply.into_outcome()
     }
 }

@@ -11,6 +11,7 @@
 //! - `broadcast`: `POST /broadcast`.
 //! - `reply`: building replies.
 
+mod batch;
 mod broadcast;
 mod catch_up;
 mod connection;
@@ -146,6 +147,10 @@ impl Coordinator<'_> {
         if !reply.closed {
             self.check_expiry(&mut connection, &mut reply);
         }
+        if !reply.closed {
+            let frames = events.iter().filter(|e| e.kind == EventKind::Text).count();
+            self.begin_batch(frames, &mut reply);
+        }
         for event in events {
             if reply.closed {
                 break;
@@ -177,6 +182,7 @@ impl Coordinator<'_> {
                 }
             }
         }
+        self.end_batch(&mut reply);
         if let Some(head) = connection.replayed_through
             && !reply.closed
         {
@@ -185,6 +191,9 @@ impl Coordinator<'_> {
         reply
             .set_meta
             .push(("violations".into(), connection.violations.to_string()));
+        let follow_up = reply.follow_up_pending(connection.replayed_through.is_some());
+        reply.keep_alive_seconds =
+            Some(connection.keep_alive_seconds(self.services.now_ms() / 1000, follow_up));
         reply.into_outcome()
     }
 
@@ -201,6 +210,8 @@ impl Coordinator<'_> {
             ClientFrame::Ping => reply.send(frames::pong(&self.timestamp())),
             ClientFrame::IgnoredBulk => {}
             ClientFrame::SyncRequest { last_seq, epoch } => {
+                // A catch-up reads in its own transaction, after what came before it committed.
+                self.end_batch(reply);
                 self.catch_up(connection, last_seq, epoch.as_deref(), reply)
             }
             ClientFrame::Mutation(mutation) => self.mutation(connection, &mutation, reply),

@@ -46,7 +46,14 @@ impl Coordinator<'_> {
     ) -> Option<PublishItem> {
         let timestamp = self.timestamp();
         let now = self.services.now_ms();
-        match store::apply(
+        let apply = match &mut reply.batch {
+            Some(batch) => {
+                batch.mutations += 1;
+                store::apply_in_batch
+            }
+            None => store::apply,
+        };
+        match apply(
             self.services.db(),
             user_id,
             mutation,

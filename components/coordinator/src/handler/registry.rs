@@ -1,17 +1,21 @@
 //! The per-user connection cap (protocol.md §5): every open connection is registered in SQLite;
-//! registering beyond [`MAX_CONNECTIONS_PER_USER`] closes the oldest with 4002. Entries not seen for
-//! three keep-alive intervals (a crashed gateway's) no longer hold a slot.
+//! registering beyond [`MAX_CONNECTIONS_PER_USER`] closes the oldest with 4002. A gateway makes a
+//! request for every open connection at least once per [`KEEP_ALIVE_MAX_SECONDS`]; entries not seen
+//! for three such intervals (a crashed gateway's) no longer hold a slot.
 
 use super::Coordinator;
 use super::connection::Connection;
 use super::reply::EventsReply;
-use crate::config::{KEEP_ALIVE_SECONDS, MAX_CONNECTIONS_PER_USER};
+use crate::config::{KEEP_ALIVE_MAX_SECONDS, KEEP_ALIVE_MIN_SECONDS, MAX_CONNECTIONS_PER_USER};
 use crate::store::StoreError;
 use crate::store::connections::{self, Registration};
 use protocol::close;
 use protocol::grip::{PublishItem, connection_channel};
 
-const KEEP_ALIVE_MS: i64 = KEEP_ALIVE_SECONDS as i64 * 1000;
+/// How long an entry may go unseen before it no longer holds a slot.
+pub const STALE_AFTER_MS: i64 = 3 * KEEP_ALIVE_MAX_SECONDS as i64 * 1000;
+/// How often a live entry's `seen_at` is refreshed (a write), at most.
+const TOUCH_EVERY_MS: i64 = 3 * KEEP_ALIVE_MIN_SECONDS as i64 * 1000;
 
 impl Coordinator<'_> {
     /// Registers a new connection; returns the closes for the connections it evicts.
@@ -21,7 +25,7 @@ impl Coordinator<'_> {
         connection_id: &str,
     ) -> Result<Vec<PublishItem>, StoreError> {
         let now = self.services.now_ms();
-        let stale_before = now - 3 * KEEP_ALIVE_MS;
+        let stale_before = now - STALE_AFTER_MS;
         let evicted = connections::register(
             self.services.db(),
             user_id,
@@ -45,8 +49,8 @@ impl Coordinator<'_> {
     /// On every request of an open connection. An evicted one is closed now: the close published
     /// when it was evicted misses a connection whose own handshake was still in flight. An unknown
     /// one (expired while its gateway could not reach us) takes a slot again, like a new one. A
-    /// live one is refreshed once a keep-alive interval, so it never looks like a crashed
-    /// gateway's leftover. A registry that cannot be read closes nobody.
+    /// live one is refreshed at most once a minute, so it never looks like a crashed gateway's
+    /// leftover. A registry that cannot be read closes nobody.
     pub(super) fn check_registration(&self, connection: &Connection, reply: &mut EventsReply) {
         let db = self.services.db();
         let now = self.services.now_ms();
@@ -62,7 +66,7 @@ impl Coordinator<'_> {
             Ok(Registration::Unknown) => self
                 .register(user, id)
                 .map(|evictions| reply.publishes.extend(evictions)),
-            Ok(Registration::Live { seen_at }) if now - seen_at >= KEEP_ALIVE_MS => {
+            Ok(Registration::Live { seen_at }) if now - seen_at >= TOUCH_EVERY_MS => {
                 connections::touch(db, user, id, now)
             }
             Ok(Registration::Live { .. }) => Ok(()),

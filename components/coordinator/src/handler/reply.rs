@@ -36,6 +36,10 @@ pub struct EventsReply {
     pub set_meta: Vec<(String, String)>,
     pub publishes: Vec<PublishItem>,
     pub closed: bool,
+    /// `Keep-Alive-Interval` for the gateway, when set.
+    pub keep_alive_seconds: Option<u64>,
+    /// The request's mutations share one transaction while this is open.
+    pub batch: Option<super::batch::Batch>,
 }
 
 impl EventsReply {
@@ -45,6 +49,8 @@ impl EventsReply {
             set_meta: Vec::new(),
             publishes: Vec::new(),
             closed: false,
+            keep_alive_seconds: None,
+            batch: None,
         }
     }
 
@@ -76,6 +82,15 @@ impl EventsReply {
         }
     }
 
+    /// Whether the last `replayed` meta this reply sets leaves a follow-up replay to come.
+    pub fn follow_up_pending(&self, before: bool) -> bool {
+        self.set_meta
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "replayed")
+            .map_or(before, |(_, head)| !head.is_empty())
+    }
+
     pub fn into_outcome(self) -> Outcome {
         let mut headers = vec![
             (
@@ -84,6 +99,9 @@ impl EventsReply {
             ),
             ("sec-websocket-extensions".to_string(), "grip".to_string()),
         ];
+        if let Some(seconds) = self.keep_alive_seconds {
+            headers.push(("keep-alive-interval".to_string(), seconds.to_string()));
+        }
         headers.extend(
             self.set_meta
                 .into_iter()

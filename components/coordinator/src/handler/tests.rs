@@ -1,6 +1,8 @@
 use super::broadcast::constant_time_eq;
+use super::connection::Connection;
+use super::registry::STALE_AFTER_MS;
 use super::*;
-use crate::config::{KEEP_ALIVE_SECONDS, MAX_CONNECTIONS_PER_USER};
+use crate::config::MAX_CONNECTIONS_PER_USER;
 use crate::test_db::Db;
 use protocol::grip::connection_channel;
 use std::cell::{Cell, RefCell};
@@ -15,6 +17,10 @@ struct Fake {
     budget: Cell<u32>,
     /// Fails every statement on the connection registry, as a broken disk would.
     registry_broken: Cell<bool>,
+    /// Fails every `COMMIT`, as a full disk would.
+    commit_broken: Cell<bool>,
+    /// `COMMIT`s executed.
+    commits: Cell<usize>,
 }
 
 impl Sql for Fake {
@@ -25,6 +31,12 @@ impl Sql for Fake {
     ) -> Result<crate::sql::Rows, String> {
         if self.registry_broken.get() && statement.contains("connections") {
             return Err("disk I/O error (injected)".into());
+        }
+        if statement == "COMMIT" {
+            if self.commit_broken.get() {
+                return Err("database or disk is full (injected)".into());
+            }
+            self.commits.set(self.commits.get() + 1);
         }
         self.db.execute(statement, parameters)
     }
@@ -39,6 +51,8 @@ impl Fake {
             charges: RefCell::default(),
             budget: Cell::new(u32::MAX),
             registry_broken: Cell::new(false),
+            commit_broken: Cell::new(false),
+            commits: Cell::new(0),
         }
     }
 
@@ -211,8 +225,7 @@ fn a_crashed_gateways_connections_expire_from_the_registry() {
     );
     // Nothing heard from any of them for three keep-alive intervals (their gateway died):
     // they no longer hold slots, and a new connection closes nobody.
-    fake.now
-        .set(fake.now.get() + 3 * KEEP_ALIVE_SECONDS as i64 * 1000 + 1);
+    fake.now.set(fake.now.get() + STALE_AFTER_MS + 1);
     assert!(closes(&open(&coordinator, "fresh")).is_empty());
     assert_eq!(coordinator.connections("alice").unwrap(), ["fresh"]);
 }
@@ -379,4 +392,162 @@ fn query_parameters_are_decoded() {
     );
     assert_eq!(query_param("userId=&token=t", "userId"), None);
     assert_eq!(query_param("token=t", "userId"), None);
+}
+
+fn keep_alive_header(outcome: &Outcome) -> Option<u64> {
+    outcome
+        .reply
+        .headers
+        .iter()
+        .find(|(name, _)| name == "keep-alive-interval")
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+/// An idle connection with a long-lived token costs one app request per 10 minutes once the
+/// follow-up replay after OPEN is done: the handshake asks for the shortest interval (that replay
+/// is due), a later keep-alive (an empty request) for the longest.
+#[test]
+fn an_idle_connection_is_kept_alive_every_ten_minutes() {
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
+    assert_eq!(keep_alive_header(&open(&coordinator, "c1")), Some(20));
+    setup.fake.now.set(setup.fake.now.get() + 20_000);
+    let keep_alive = request(
+        &coordinator,
+        "userId=alice&token=user:alice",
+        &[("connection-id", "c1")],
+        b"",
+    );
+    assert_eq!(keep_alive_header(&keep_alive), Some(600));
+}
+
+/// Near the token's `exp` the next keep-alive is due when the connection next needs the app: the
+/// warning 60 s before `exp`, then the close once the 60 s of grace after it are over.
+#[test]
+fn keep_alives_come_when_the_token_needs_them() {
+    let exp = 10_000;
+    let at = |warned: bool, now: i64| {
+        Connection {
+            token_expires_at: exp,
+            warned,
+            ..Connection::default()
+        }
+        .keep_alive_seconds(now, false)
+    };
+    assert_eq!(at(false, exp - 3600), 600, "at most 10 minutes");
+    assert_eq!(at(false, exp - 360), 300, "the warning is due at exp - 60");
+    assert_eq!(at(false, exp - 70), 20, "never under a gateway's minimum");
+    assert_eq!(at(true, exp - 60), 121, "the close is due after exp + 60");
+    assert_eq!(at(true, exp + 100), 20);
+    let with_follow_up = Connection::default().keep_alive_seconds(exp - 3600, true);
+    assert_eq!(
+        with_follow_up, 20,
+        "the follow-up replay is due within seconds"
+    );
+}
+
+/// Several TEXT frames from alice's connection `c1` in one request, as Pushpin batches them.
+fn frames(coordinator: &Coordinator<'_>, texts: &[String]) -> Outcome {
+    let events: Vec<Event> = texts.iter().map(Event::text).collect();
+    request(
+        coordinator,
+        "userId=alice&token=user:alice",
+        &[("connection-id", "c1")],
+        &ws_events::encode(&events),
+    )
+}
+
+fn entry_created(id: &str) -> String {
+    format!(
+        r#"{{"type":"ENTRY_CREATED","timestamp":"2026-01-01T00:00:00Z","entry":{{"id":"{id}","updatedAt":"2026-01-01T00:00:00Z"}}}}"#
+    )
+}
+
+fn parsed(outcome: &Outcome) -> Vec<serde_json::Value> {
+    texts(outcome)
+        .iter()
+        .filter_map(|t| serde_json::from_str(t.strip_prefix("m:")?).ok())
+        .collect()
+}
+
+/// The mutations of one request share a transaction; each is answered in order with dense seqs,
+/// and a catch-up among them sees those before it.
+#[test]
+fn a_requests_mutations_commit_together_and_are_answered_in_order() {
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
+    open(&coordinator, "c1");
+    let sync_request =
+        r#"{"type":"SYNC_REQUEST","timestamp":"2026-01-01T00:00:00Z","lastSeq":0}"#.to_string();
+    let outcome = frames(
+        &coordinator,
+        &[
+            entry_created("a"),
+            entry_created("b"),
+            sync_request,
+            entry_created("c"),
+        ],
+    );
+    let replies = parsed(&outcome);
+    let kinds: Vec<&str> = replies
+        .iter()
+        .map(|f| f["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "SYNC_RESPONSE",
+            "SYNC_RESPONSE",
+            "BULK_SYNC",
+            "SYNC_RESPONSE",
+            "SYNC_RESPONSE"
+        ],
+        "{replies:?}"
+    );
+    assert_eq!(replies[0]["streamSeq"], 1);
+    assert_eq!(replies[1]["streamSeq"], 2);
+    assert_eq!(replies[2]["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(replies[3]["lastSeq"], 2);
+    assert_eq!(replies[4]["streamSeq"], 3);
+    assert_eq!(outcome.publishes.len(), 3, "one relay per mutation");
+    let stream = store::stream(setup.fake.db(), "alice").unwrap().unwrap();
+    assert_eq!(stream.last_seq, 3);
+}
+
+/// A batch whose commit fails reports no mutation as applied and relays none; nothing is stored.
+#[test]
+fn a_batch_that_cannot_commit_answers_every_mutation_with_an_error() {
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
+    open(&coordinator, "c1");
+    setup.fake.commit_broken.set(true);
+    let outcome = frames(&coordinator, &[entry_created("a"), entry_created("b")]);
+    setup.fake.commit_broken.set(false);
+    let replies = parsed(&outcome);
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    for reply in &replies {
+        assert_eq!(reply["type"], "ERROR");
+        assert_eq!(reply["code"], protocol::error_code::WRITE_FAILED);
+    }
+    assert!(outcome.publishes.is_empty());
+    let head = store::stream(setup.fake.db(), "alice")
+        .unwrap()
+        .map_or(0, |s| s.last_seq);
+    assert_eq!(head, 0, "the batch's writes were rolled back");
+}
+
+/// Three mutations in one request: one commit (so, with the host's group commit, at most one disk
+/// flush) instead of three.
+#[test]
+fn three_mutations_in_one_request_are_one_commit() {
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
+    open(&coordinator, "c1");
+    let before = setup.fake.commits.get();
+    let outcome = frames(
+        &coordinator,
+        &[entry_created("a"), entry_created("b"), entry_created("c")],
+    );
+    assert_eq!(parsed(&outcome).len(), 3);
+    assert_eq!(setup.fake.commits.get() - before, 1);
 }

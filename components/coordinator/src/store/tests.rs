@@ -553,3 +553,46 @@ fn the_registry_forgets_stale_entries_and_evicts_the_oldest_opened() {
     connections::unregister(&db, "alice", "c3").unwrap();
     assert_eq!(connections::list(&db, "alice").unwrap(), ["c4"]);
 }
+
+/// Counts the statements run through it.
+struct Counting<'a> {
+    inner: &'a Db,
+    statements: Cell<usize>,
+}
+
+impl Sql for Counting<'_> {
+    fn execute(
+        &self,
+        statement: &str,
+        parameters: &[SqlValue],
+    ) -> std::result::Result<Rows, String> {
+        self.statements.set(self.statements.get() + 1);
+        self.inner.execute(statement, parameters)
+    }
+}
+
+#[test]
+fn a_current_database_is_checked_with_one_statement_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_like_spin(&dir.path().join("sync.db"));
+    let counting = Counting {
+        inner: &db,
+        statements: Cell::new(0),
+    };
+    migrate(&counting, 0).unwrap();
+    assert!(counting.statements.get() > 1, "the first call migrates");
+    assert_eq!(journal_mode(&db).as_deref(), Some("wal"));
+    counting.statements.set(0);
+    migrate(&counting, 1).unwrap();
+    assert_eq!(counting.statements.get(), 1);
+}
+
+#[test]
+fn a_current_database_back_in_a_rollback_journal_is_switched_to_wal_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_like_spin(&dir.path().join("sync.db"));
+    migrate(&db, 0).unwrap();
+    db.execute("PRAGMA journal_mode = DELETE", &[]).unwrap();
+    migrate(&db, 1).unwrap();
+    assert_eq!(journal_mode(&db).as_deref(), Some("wal"));
+}

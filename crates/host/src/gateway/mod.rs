@@ -106,11 +106,18 @@ pub async fn serve(
         ping_interval: config.ping_interval,
     });
     let http1 = crate::http1_server::builder(config.header_read_timeout);
+    let publish_token = config.publish_token.map(Arc::<str>::from);
+    let in_process = publish::InProcess {
+        hub: hub.clone(),
+        token: publish_token.clone(),
+        address: publish_listener.local_addr()?,
+    };
+    let _ = gateway.client.app.local_endpoint.set(Arc::new(in_process));
     let publisher = tokio::spawn(publish::serve(
         hub,
         publish_listener,
         http1.clone(),
-        config.publish_token.map(Arc::from),
+        publish_token,
     ));
     tokio::pin!(shutdown);
     loop {

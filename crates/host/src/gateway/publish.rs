@@ -6,7 +6,7 @@
 use super::hub::Hub;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::Body;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -31,6 +31,7 @@ pub async fn serve(
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        let _ = stream.set_nodelay(true); // As the app's listener: no 40 ms wait on a reply.
         let hub = hub.clone();
         let token = token.clone();
         let http1 = http1.clone();
@@ -85,11 +86,37 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
         == 0
 }
 
-async fn publish(
-    hub: &Hub,
-    token: Option<&str>,
-    request: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+/// This process's publish endpoint as an outbound request reaches it in process.
+pub struct InProcess {
+    pub hub: Hub,
+    pub token: Option<Arc<str>>,
+    pub address: std::net::SocketAddr,
+}
+
+impl crate::outbound_http::LocalEndpoint for InProcess {
+    fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    fn handle(
+        &self,
+        request: Request<wasmtime_wasi_http::WasiBody>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Response<wasmtime_wasi_http::WasiBody>> + Send>>
+    {
+        let (hub, token) = (self.hub.clone(), self.token.clone());
+        Box::pin(async move {
+            publish(&hub, token.as_deref(), request)
+                .await
+                .map(|body| body.map_err(|never| match never {}).boxed_unsync())
+        })
+    }
+}
+
+async fn publish<B>(hub: &Hub, token: Option<&str>, request: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if let Some(token) = token
         && !authorized(request.headers(), token)
     {

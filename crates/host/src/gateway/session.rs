@@ -15,6 +15,7 @@ use protocol::server_frame;
 use protocol::ws_events::{Event, EventKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
@@ -158,8 +159,16 @@ impl End {
 }
 
 /// The session's reading side: everything but the socket's writing half.
+/// Client frames handed to the app in one request at most: those that arrived while the previous
+/// request was in flight go together, as Pushpin sends them, so the app can commit them together.
+const MAX_EVENTS_PER_CALL: usize = 32;
+
+type ReadResult = Option<Result<Message, WsError>>;
+
 struct Reader<S, C> {
     stream: SplitStream<WebSocketStream<S>>,
+    /// What the socket gave after the frames of the last batch (a close, an error), read next.
+    peeked: Option<ReadResult>,
     out: Outgoing,
     writer_ended: tokio::sync::oneshot::Receiver<()>,
     state: ConnectionState,
@@ -180,6 +189,7 @@ where
         let (out, writer_ended) = Outgoing::spawn(sink);
         let mut reader = Reader {
             stream,
+            peeked: None,
             out,
             writer_ended,
             state: self.state,
@@ -263,6 +273,13 @@ where
             // While frames wait for room in the writer's queue, no new work is taken on: what a
             // client that reads slowly can make the gateway hold stays bounded.
             let room = self.out.has_room();
+            let (peeked, stream) = (&mut self.peeked, &mut self.stream);
+            let next_frame = async move {
+                match peeked.take() {
+                    Some(frame) => frame,
+                    None => stream.next().await,
+                }
+            };
             tokio::select! {
                 // A close the app asked for goes first: it must not wait behind queued frames,
                 // nor behind a write the client is not reading.
@@ -281,7 +298,7 @@ where
                     return End::telling_the_app(Ending::Drop);
                 }
                 () = self.out.wait_for_room(), if !room => self.out.move_backlog(),
-                frame = self.stream.next(), if room => {
+                frame = next_frame, if room => {
                     let event = match frame {
                         Some(Ok(Message::Text(text))) => Event::text(text.as_str()),
                         Some(Ok(Message::Binary(data))) => Event { kind: EventKind::Binary, content: data.to_vec() },
@@ -317,7 +334,8 @@ where
                     };
                     missed_pongs = 0;
                     idle_since = tokio::time::Instant::now();
-                    if let Some(end) = self.call_and_queue(&[event]).await { return end; }
+                    let events = self.with_ready_frames(event).await;
+                    if let Some(end) = self.call_and_queue(&events).await { return end; }
                 }
                 frame = self.inbox.frames.recv(), if room => match frame {
                     Some(text) => self.out.push(Message::text(text)),
@@ -340,6 +358,34 @@ where
                 }
             }
         }
+    }
+
+    /// `first` and the data frames the socket already holds after it (up to
+    /// [`MAX_EVENTS_PER_CALL`]); anything else it holds is kept for the next turn of the loop.
+    /// Each look is one poll with this task's own waker, so a frame that is not there yet wakes
+    /// the session as usual.
+    async fn with_ready_frames(&mut self, first: Event) -> Vec<Event> {
+        let mut events = vec![first];
+        while events.len() < MAX_EVENTS_PER_CALL {
+            let stream = &mut self.stream;
+            let polled = std::future::poll_fn(|cx| Poll::Ready(stream.poll_next_unpin(cx))).await;
+            match polled {
+                Poll::Ready(Some(Ok(Message::Text(text)))) => {
+                    events.push(Event::text(text.as_str()))
+                }
+                Poll::Ready(Some(Ok(Message::Binary(data)))) => events.push(Event {
+                    kind: EventKind::Binary,
+                    content: data.to_vec(),
+                }),
+                Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
+                Poll::Ready(other) => {
+                    self.peeked = Some(other);
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        events
     }
 
     /// One request to the app; its frames are queued for the client. `Some` when the app ended

@@ -197,3 +197,39 @@ async fn texts_go_to_the_app_and_a_clients_close_is_echoed() {
     assert_eq!(harness.hub.subscriber_count(CHANNEL), 0);
     assert_eq!(harness.app.kinds(), [EventKind::Text, EventKind::Close]);
 }
+
+/// Frames that arrived while the app was busy go in one request (as Pushpin sends them), in
+/// order.
+#[tokio::test(start_paused = true)]
+async fn frames_already_received_go_to_the_app_in_one_request() {
+    let mut harness = start(64 * 1024).await;
+    for text in ["one", "two", "three"] {
+        harness.client.send(Message::text(text)).await.unwrap();
+    }
+    let mut echoes = Vec::new();
+    while echoes.len() < 3 {
+        match harness.client.next().await {
+            Some(Ok(Message::Text(text))) => echoes.push(text.to_string()),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(echoes, ["echo:one", "echo:two", "echo:three"]);
+    harness.client.send(Message::Close(None)).await.unwrap();
+    while harness.client.next().await.is_some() {}
+    harness.session.await.unwrap();
+    let requests: Vec<Vec<EventKind>> = harness
+        .app
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|events| events.iter().map(|e| e.kind).collect())
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            vec![EventKind::Text, EventKind::Text, EventKind::Text],
+            vec![EventKind::Close]
+        ]
+    );
+}

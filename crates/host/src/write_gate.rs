@@ -1,0 +1,60 @@
+//! One writing connection at a time per database, queued in the host. SQLite lets a second writer
+//! wait only by sleeping and retrying (its busy handler sleeps 1 to 100 ms between tries), so
+//! under many concurrent writers the lock passes slowly and unfairly: a writer can sleep past its
+//! timeout while others come and go. Here a connection takes the gate before its first write (or
+//! `BEGIN IMMEDIATE`) and gives it back when its transaction ends, so writers queue and the lock
+//! passes at once.
+
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+pub struct WriteGate {
+    held: Mutex<bool>,
+    freed: Condvar,
+}
+
+impl WriteGate {
+    /// Takes the gate, waiting at most `timeout`; false when it stayed taken.
+    pub fn acquire(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        while *held {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            held = self
+                .freed
+                .wait_timeout(held, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *held = true;
+        true
+    }
+
+    pub fn release(&self) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_second_writer_waits_for_the_first_and_gives_up_after_its_timeout() {
+        let gate = Arc::new(WriteGate::default());
+        assert!(gate.acquire(Duration::from_millis(1)));
+        assert!(!gate.acquire(Duration::from_millis(20)), "taken twice");
+        let waiter = std::thread::spawn({
+            let gate = gate.clone();
+            move || gate.acquire(Duration::from_secs(5))
+        });
+        gate.release();
+        assert!(waiter.join().unwrap(), "the waiter got it once released");
+    }
+}
