@@ -40,21 +40,16 @@ impl SqliteFile {
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
-        crate::blocking::disk(|| self.with_connection(f))
-    }
-
-    fn with_connection<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, String> {
-        let mut guard = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(
-                self.open()
-                    .map_err(|e| format!("{}: {e}", self.path.display()))?,
-            );
-        }
-        f(guard.as_ref().expect("opened above")).map_err(|e| e.to_string())
+        crate::blocking::disk(|| {
+            let mut guard = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+            if guard.is_none() {
+                *guard = Some(
+                    self.open()
+                        .map_err(|e| format!("{}: {e}", self.path.display()))?,
+                );
+            }
+            f(guard.as_ref().expect("opened above")).map_err(|e| e.to_string())
+        })
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {

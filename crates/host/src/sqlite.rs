@@ -192,7 +192,11 @@ impl HostConnection for SqliteView<'_> {
         };
         let gated = open.database.mode == SqliteMode::Wal && !open.writing;
         let result = crate::blocking::disk(|| {
-            if gated && may_write(connection, &statement)? {
+            let mut prepared = connection.prepare_cached(&statement)?;
+            // SQLite counts `BEGIN IMMEDIATE`/`EXCLUSIVE` as writing (they take the write lock);
+            // a plain `BEGIN`, `COMMIT` and reads as not.
+            let writes = !prepared.readonly();
+            if gated && writes {
                 if !open
                     .database
                     .writers
@@ -205,7 +209,7 @@ impl HostConnection for SqliteView<'_> {
                 }
                 open.writing = true;
             }
-            execute(connection, &statement, &parameters)
+            run_prepared(&mut prepared, &parameters).map(|rows| (rows, writes))
         });
         open.wrote |= matches!(result, Ok((_, true)));
         if open.writing && connection.is_autocommit() {
@@ -228,24 +232,11 @@ impl HostConnection for SqliteView<'_> {
     }
 }
 
-/// Whether `statement` writes or starts a transaction that will (`BEGIN IMMEDIATE`/`EXCLUSIVE`).
-fn may_write(connection: &Connection, statement: &str) -> rusqlite::Result<bool> {
-    let begins = statement.trim_start().to_ascii_uppercase();
-    if begins.starts_with("BEGIN IMMEDIATE") || begins.starts_with("BEGIN EXCLUSIVE") {
-        return Ok(true);
-    }
-    Ok(!connection.prepare_cached(statement)?.readonly())
-}
-
-/// Runs one statement; also says whether it may have written (anything but a read or a
-/// transaction-control statement).
-fn execute(
-    connection: &Connection,
-    statement: &str,
+/// Binds `parameters` to a prepared statement and runs it.
+fn run_prepared(
+    prepared: &mut rusqlite::CachedStatement<'_>,
     parameters: &[Value],
-) -> rusqlite::Result<(QueryResult, bool)> {
-    let mut prepared = connection.prepare_cached(statement)?;
-    let writes = !prepared.readonly();
+) -> rusqlite::Result<QueryResult> {
     let columns: Vec<String> = prepared.column_names().map(str::to_string).collect();
     for (index, parameter) in parameters.iter().enumerate() {
         let position = index + 1;
@@ -273,7 +264,7 @@ fn execute(
             .collect::<rusqlite::Result<Vec<_>>>()?;
         out.push(RowResult { values });
     }
-    Ok((QueryResult { columns, rows: out }, writes))
+    Ok(QueryResult { columns, rows: out })
 }
 
 fn map_error(error: rusqlite::Error) -> Error {
