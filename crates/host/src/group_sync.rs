@@ -215,50 +215,56 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Polls `future` once: its output if that finished it. A waiter is driven here, not in a
+    /// spawned task, so "not released yet" is a fact rather than a task that has not run yet.
+    async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        })
+        .await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_waiter_is_released_only_after_a_flush_that_began_after_its_commit() {
         let (sync, flushes, permit) = gated();
-        let ticket = sync.committed();
-        let waiter = tokio::spawn({
-            let sync = sync.clone();
-            async move { sync.synced(ticket).await }
-        });
-        tokio::task::yield_now().await;
-        assert!(!waiter.is_finished(), "released before any flush");
+        let mut waiter = Box::pin(sync.synced(sync.committed()));
+        assert!(
+            poll_once(&mut waiter).await.is_none(),
+            "released before any flush"
+        );
         permit.send(()).unwrap();
-        waiter.await.unwrap().unwrap();
+        waiter.await.unwrap();
         assert_eq!(flushes.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn commits_made_during_a_flush_share_the_next_one() {
         let (sync, flushes, permit) = gated();
-        let first = sync.committed();
-        let leader = tokio::spawn({
-            let sync = sync.clone();
-            async move { sync.synced(first).await }
-        });
+        let mut leader = Box::pin(sync.synced(sync.committed()));
+        assert!(
+            poll_once(&mut leader).await.is_none(),
+            "the first flush runs"
+        );
         // While the first flush is stalled, 20 more requests commit and wait.
-        while !sync.inner.positions.lock().unwrap().flushing {
-            tokio::task::yield_now().await;
-        }
-        let followers: Vec<_> = (0..20)
-            .map(|_| {
-                let ticket = sync.committed();
-                let sync = sync.clone();
-                tokio::spawn(async move { sync.synced(ticket).await })
-            })
+        let mut followers: Vec<_> = (0..20)
+            .map(|_| Box::pin(sync.synced(sync.committed())))
             .collect();
-        permit.send(()).unwrap();
-        leader.await.unwrap().unwrap();
-        // The first flush began before their commits, so it released none of them.
-        while !sync.inner.positions.lock().unwrap().flushing {
-            tokio::task::yield_now().await;
+        for follower in &mut followers {
+            assert!(poll_once(follower).await.is_none());
         }
-        assert!(followers.iter().all(|f| !f.is_finished()));
+        permit.send(()).unwrap();
+        leader.await.unwrap();
+        // The first flush began before their commits, so it released none of them.
+        for follower in &mut followers {
+            assert!(
+                poll_once(follower).await.is_none(),
+                "released by a flush that began before its commit"
+            );
+        }
         permit.send(()).unwrap();
         for follower in followers {
-            follower.await.unwrap().unwrap();
+            follower.await.unwrap();
         }
         assert_eq!(flushes.load(Ordering::SeqCst), 2, "20 commits, one flush");
     }
