@@ -247,13 +247,35 @@ impl Device {
 
     /// [`Device::recv_any`], or how the connection ended; panics after [`FRAME_DEADLINE`].
     pub async fn try_recv_any(&mut self) -> Result<Value, String> {
+        self.recv_any_within(FRAME_DEADLINE)
+            .await
+            .expect("no frame within the deadline")
+    }
+
+    /// [`Device::try_recv_any`] that gives up after `deadline` with `Err`, as a client with
+    /// dead-peer detection does (and then reconnects).
+    pub async fn try_recv_any_within(&mut self, deadline: Duration) -> Result<Value, String> {
+        self.recv_any_within(deadline)
+            .await
+            .unwrap_or_else(|_| Err(format!("no frame within {deadline:?}")))
+    }
+
+    async fn recv_any_within(
+        &mut self,
+        deadline: Duration,
+    ) -> Result<Result<Value, String>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(deadline, self.next_frame()).await
+    }
+
+    async fn next_frame(&mut self) -> Result<Value, String> {
         if let Some(frame) = self.early.pop_front() {
             return Ok(frame);
         }
         loop {
-            let message = tokio::time::timeout(FRAME_DEADLINE, self.socket.next())
+            let message = self
+                .socket
+                .next()
                 .await
-                .expect("no frame within the deadline")
                 .ok_or("the connection ended")?
                 .map_err(|error| format!("socket error: {error:?}"))?;
             match message {

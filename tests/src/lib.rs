@@ -81,6 +81,8 @@ pub struct HostConfig {
     pub through_pushpin: bool,
     /// Let the embedded gateway listen where it does by default instead of on a free port.
     pub default_gateway_address: bool,
+    /// The host's working directory (where relative SQLite paths in a runtime config resolve).
+    pub current_dir: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -91,7 +93,13 @@ impl HostConfig {
             state_dir: None,
             through_pushpin: pushpin::enabled(),
             default_gateway_address: false,
+            current_dir: None,
         }
+    }
+
+    pub fn current_dir(mut self, dir: &Path) -> Self {
+        self.current_dir = Some(dir.to_path_buf());
+        self
     }
 
     /// The embedded gateway on its default address (127.0.0.1:8787), as `scripts/run` has it.
@@ -146,6 +154,9 @@ impl HostConfig {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(dir) = &self.current_dir {
+            command.current_dir(dir);
+        }
         command
     }
 
@@ -181,6 +192,7 @@ impl HostConfig {
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
         let (mut gateway_url, mut publish_url) = (String::new(), String::new());
+        let mut metrics_url = None;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             line.clear();
@@ -197,6 +209,9 @@ impl HostConfig {
             }
             if let Some(rest) = line.trim().strip_prefix("Publish ") {
                 publish_url = rest.trim().to_string();
+            }
+            if let Some(rest) = line.trim().strip_prefix("Metrics ") {
+                metrics_url = Some(rest.trim().to_string());
             }
             if let Some(rest) = line.trim().strip_prefix("Serving ") {
                 let url = rest
@@ -215,11 +230,7 @@ impl HostConfig {
                     pushpin = Some(pushpin::Pushpin::start(app_port, ports)?);
                     gateway_url = format!("ws://127.0.0.1:{}", ports.client);
                     publish_url = format!("http://127.0.0.1:{}/publish/", ports.publish);
-                    PUBLISH_URLS
-                        .get_or_init(Default::default)
-                        .lock()
-                        .unwrap()
-                        .insert(gateway_url.clone(), publish_url.clone());
+                    register_pushpin(&gateway_url, &publish_url);
                 }
                 return Ok(Host {
                     _pushpin: pushpin,
@@ -227,6 +238,7 @@ impl HostConfig {
                     url,
                     gateway_url,
                     publish_url,
+                    metrics_url,
                     stderr,
                     state,
                 });
@@ -345,6 +357,8 @@ pub struct Host {
     pub gateway_url: String,
     /// The embedded gateway's publish endpoint, e.g. `http://127.0.0.1:41236/publish/`.
     pub publish_url: String,
+    /// `http://…/metrics` when the host was started with `--metrics-listen`.
+    pub metrics_url: Option<String>,
     stderr: Arc<Mutex<String>>,
     state: State,
 }
@@ -572,13 +586,26 @@ fn post_events_to(
 }
 
 pub mod client_model;
+pub mod cluster;
 pub mod device;
+pub mod metrics;
 pub mod pushpin;
+pub mod redis;
 pub mod workload;
 
 /// Each Pushpin-fronted host's publish endpoint, by its client URL (for device readiness probes).
 static PUBLISH_URLS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, String>>> =
     std::sync::OnceLock::new();
+
+/// Makes devices connecting to `gateway_url` (a Pushpin) wait for their subscriptions by
+/// publishing to `publish_url`, as they do for a host's own Pushpin.
+pub fn register_pushpin(gateway_url: &str, publish_url: &str) {
+    PUBLISH_URLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .insert(gateway_url.to_string(), publish_url.to_string());
+}
 
 pub(crate) fn publish_url_for(gateway_url: &str) -> Option<String> {
     PUBLISH_URLS

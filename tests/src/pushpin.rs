@@ -15,7 +15,7 @@ pub fn enabled() -> bool {
 /// Five loopback ports for one Pushpin, below Linux's ephemeral range (32768+): ports from there
 /// can be handed to any `:0` listener or outgoing connection between our check and Pushpin's bind.
 /// Each test process walks its own stretch of 20000..32000, skipping ports that are taken.
-fn five_ports() -> [u16; 5] {
+pub(crate) fn five_ports() -> [u16; 5] {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let start = (std::process::id() % 400) * 30;
     loop {
@@ -80,6 +80,12 @@ fn replace_setting(config: &str, key: &str, value: &str) -> anyhow::Result<Strin
 impl Pushpin {
     /// Starts Pushpin routing to the app on `app_port`, and waits until it accepts connections.
     pub fn start(app_port: u16, ports: &PushpinPorts) -> anyhow::Result<Self> {
+        Self::start_with_targets(&[app_port], ports)
+    }
+
+    /// Starts Pushpin with every route listing the app instances on `app_ports`, in this order
+    /// (Pushpin tries them in order: the first that accepts a connection serves it).
+    pub fn start_with_targets(app_ports: &[u16], ports: &PushpinPorts) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().to_path_buf();
         let root = root.as_path();
@@ -110,10 +116,7 @@ impl Pushpin {
             routes.contains("127.0.0.1:3000,"),
             "deploy/pushpin/routes no longer targets 127.0.0.1:3000"
         );
-        std::fs::write(
-            root.join("routes"),
-            routes.replace("127.0.0.1:3000,", &format!("127.0.0.1:{app_port},")),
-        )?;
+        std::fs::write(root.join("routes"), retarget(&routes, app_ports))?;
         let log = std::fs::File::create(root.join("pushpin.out"))?;
         let child = Command::new("pushpin")
             .arg(format!("--config={}", root.join("pushpin.conf").display()))
@@ -181,6 +184,27 @@ impl Pushpin {
         }
         Ok(())
     }
+}
+
+/// The shipped routes with each `127.0.0.1:3000[,options]` target replaced by one target per port.
+fn retarget(routes: &str, app_ports: &[u16]) -> String {
+    let lines: Vec<String> = routes
+        .lines()
+        .map(|line| {
+            line.split(' ')
+                .map(|word| match word.strip_prefix("127.0.0.1:3000") {
+                    Some(options) if options.is_empty() || options.starts_with(',') => app_ports
+                        .iter()
+                        .map(|port| format!("127.0.0.1:{port}{options}"))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    _ => word.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    lines.join("\n") + "\n"
 }
 
 impl Drop for Pushpin {

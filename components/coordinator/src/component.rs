@@ -119,34 +119,51 @@ fn json_response(status: u16, body: serde_json::Value) -> Response {
         .build()
 }
 
-/// Publishes `items` in order, in bodies of at most [`MAX_PUBLISH_BODY`]. A failed body stops the
-/// rest: a catch-up that arrives with a hole and then its `SYNC_RESPONSE` would move the device's
-/// cursor past the hole, one that stops short never does.
+/// Publishes `items` to every gateway (each holds only its own clients), in order, in bodies of at
+/// most [`MAX_PUBLISH_BODY`]. A failed body stops the rest for that gateway: a catch-up that
+/// arrives with a hole and then its `SYNC_RESPONSE` would move the device's cursor past the hole,
+/// one that stops short never does.
 async fn publish(config: &Config, items: Vec<PublishItem>) {
-    for body in PublishRequest::bodies(items, MAX_PUBLISH_BODY) {
-        let length = body.len();
-        let mut request = Request::post(format!("{}/publish/", config.grip_publish_url), body);
-        // Pushpin's publish endpoint refuses chunked bodies (411): say the length up front.
-        request
-            .header("content-type", "application/json")
-            .header("content-length", length.to_string());
-        if !config.grip_publish_token.is_empty() {
-            request.header(
-                "authorization",
-                format!("Bearer {}", config.grip_publish_token),
-            );
+    if items.is_empty() {
+        return;
+    }
+    let bodies = PublishRequest::bodies(items, MAX_PUBLISH_BODY);
+    for url in &config.grip_publish_urls {
+        for body in &bodies {
+            if !publish_body(config, url, body.clone()).await {
+                break;
+            }
         }
-        // Committed and acknowledged already: devices catch up on the seq gap.
-        match send::<_, Response>(request.build()).await {
-            Ok(response) if *response.status() == 200 => {}
-            Ok(response) => {
-                eprintln!("coordinator: publish answered {}", response.status());
-                return;
-            }
-            Err(error) => {
-                eprintln!("coordinator: publish failed: {error}");
-                return;
-            }
+    }
+}
+
+/// One publish request; false when the gateway did not take it.
+async fn publish_body(config: &Config, url: &str, body: Vec<u8>) -> bool {
+    let length = body.len();
+    let mut request = Request::post(format!("{url}/publish/"), body);
+    // Pushpin's publish endpoint refuses chunked bodies (411): say the length up front.
+    request
+        .header("content-type", "application/json")
+        .header("content-length", length.to_string());
+    if !config.grip_publish_token.is_empty() {
+        request.header(
+            "authorization",
+            format!("Bearer {}", config.grip_publish_token),
+        );
+    }
+    // Committed and acknowledged already: devices catch up on the seq gap.
+    match send::<_, Response>(request.build()).await {
+        Ok(response) if *response.status() == 200 => true,
+        Ok(response) => {
+            eprintln!(
+                "coordinator: publish to {url} answered {}",
+                response.status()
+            );
+            false
+        }
+        Err(error) => {
+            eprintln!("coordinator: publish to {url} failed: {error}");
+            false
         }
     }
 }

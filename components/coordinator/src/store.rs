@@ -237,6 +237,8 @@ pub fn apply_in_batch(
     in_savepoint(db, || {
         write(db, user, mutation, new_epoch, seq_base, now_ms)
     })
+    // Logged as `apply` logs it: the reason, which names no request data.
+    .inspect_err(|error| eprintln!("coordinator: sync write failed (in a batch): {}", error.0))
 }
 
 /// What a mutation did.

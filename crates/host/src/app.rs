@@ -1,12 +1,13 @@
 //! Loading an app: manifest → variables → per-component grants → composed, precompiled components
 //! ready to instantiate (`ProxyPre`) per request. Every mistake is reported here, at startup.
 
-use crate::allowed_hosts::AllowedHosts;
+use crate::allowed_hosts::{self, AllowedHosts};
 use crate::compose::{self, DependencyWasm};
 use crate::engine::CompileCache;
 use crate::key_value::{self, KeyValue};
 use crate::manifest::{DependencySource, Manifest};
 use crate::router::Router;
+use crate::runtime_config::RuntimeConfig;
 use crate::sqlite::{self, Sqlite};
 use crate::state::{ComponentGrants, InstanceState};
 use crate::variables::{self, Variables};
@@ -29,6 +30,8 @@ pub struct LoadOptions {
     pub cache_dir: Option<PathBuf>,
     /// How SQLite database files are opened.
     pub sqlite_mode: sqlite::SqliteMode,
+    /// Stores and databases from `--runtime-config-file` (none: only the `default` labels).
+    pub runtime_config: RuntimeConfig,
 }
 
 /// A component ready to serve requests.
@@ -64,13 +67,38 @@ impl App {
                 state_dir.display()
             );
         }
-        let key_value = Arc::new(key_value::AppState::with_default_file(
-            state_dir.join("sqlite_key_value.db"),
-        ));
-        let sqlite = Arc::new(sqlite::AppState::with_default_file(
-            state_dir.join("sqlite_db.db"),
+        // As Spin does, a configured file's directory is created (a failure is reported to the
+        // guests when they open it).
+        let configured_files = (options.runtime_config.key_value.values())
+            .filter_map(|backend| match backend {
+                crate::runtime_config::KeyValueBackend::Spin { path } => path.as_deref(),
+                crate::runtime_config::KeyValueBackend::Redis { .. } => None,
+            })
+            .chain(
+                options
+                    .runtime_config
+                    .sqlite
+                    .values()
+                    .map(|b| b.path.as_path()),
+            );
+        for directory in configured_files.filter_map(Path::parent) {
+            if let Err(error) = std::fs::create_dir_all(directory) {
+                tracing::warn!("cannot create {}: {error}", directory.display());
+            }
+        }
+        let key_value = Arc::new(
+            key_value::AppState::configure(
+                &options.runtime_config.key_value,
+                &state_dir.join("sqlite_key_value.db"),
+            )
+            .map_err(|e| anyhow::anyhow!("runtime config: {e}"))?,
+        );
+        let sqlite = Arc::new(sqlite::AppState::configure(
+            &options.runtime_config.sqlite,
+            &state_dir.join("sqlite_db.db"),
             options.sqlite_mode,
         ));
+        refuse_unconfigured_labels(manifest, &key_value, &sqlite)?;
         let cache = CompileCache::new(
             options
                 .cache_dir
@@ -95,7 +123,12 @@ impl App {
             let outbound = component
                 .allowed_outbound_hosts
                 .iter()
-                .map(|template| variables.render(template).map_err(anyhow::Error::msg))
+                .map(|template| {
+                    let rendered = variables.render(template).map_err(anyhow::Error::msg)?;
+                    Ok((!allowed_hosts::renders_to_nothing(template, &rendered))
+                        .then_some(rendered))
+                })
+                .filter_map(Result::transpose)
                 .collect::<anyhow::Result<Vec<_>>>()
                 .and_then(|hosts| Ok(AllowedHosts::parse(hosts.iter().map(String::as_str))?))
                 .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
@@ -137,6 +170,34 @@ impl App {
             local_endpoint,
         })
     }
+}
+
+/// A label a component lists must exist (as Spin checks at startup): otherwise every open of it
+/// would fail at run time with `no-such-store`.
+fn refuse_unconfigured_labels(
+    manifest: &Manifest,
+    key_value: &key_value::AppState,
+    sqlite: &sqlite::AppState,
+) -> anyhow::Result<()> {
+    for (id, component) in &manifest.components {
+        for label in &component.key_value_stores {
+            if !key_value.has(label) {
+                bail!(
+                    "unknown key_value_stores label \"{label}\" for component \"{id}\": \
+                     define [key_value_store.{label}] in a runtime config (--runtime-config-file)"
+                );
+            }
+        }
+        for label in &component.sqlite_databases {
+            if !sqlite.has(label) {
+                bail!(
+                    "component `{id}` uses SQLite database '{label}', which is not defined: \
+                     define [sqlite_database.{label}] in a runtime config (--runtime-config-file)"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every host capability, linked once per app.

@@ -109,6 +109,7 @@ impl GroupSync {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         positions.committed += 1;
+        crate::metrics::get().sqlite_commits.inc();
         positions.committed
     }
 
@@ -163,8 +164,18 @@ impl GroupSync {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .flushing = false;
+            let metrics = crate::metrics::get();
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics
+                .sqlite_flushes
+                .get_or_create(&crate::metrics::Outcome { outcome })
+                .inc();
             inner.synced.send_modify(|synced| match result {
-                Ok(()) => synced.through = synced.through.max(target),
+                Ok(()) => {
+                    let covered = target.saturating_sub(synced.through);
+                    metrics.sqlite_flush_batch.observe(covered as f64);
+                    synced.through = synced.through.max(target);
+                }
                 Err(error) => {
                     // Its waiters fail (nothing is acknowledged); later commits get a new flush.
                     tracing::error!("cannot flush the SQLite WAL to disk: {error}");

@@ -88,10 +88,19 @@ where
     let method = request.method().clone();
     // The path only: query strings can carry tokens, which must never reach a log.
     let path = request.uri().path().to_string();
-    let response = match app.router.route(&path) {
+    // The route as the manifest writes it: a metrics label with as many values as routes.
+    let mut route_label = "unmatched".to_string();
+    let mut response = match app.router.route(&path) {
         None => json_response(StatusCode::NOT_FOUND, r#"{"error":"Not found"}"#),
         Some(route) => {
             let component = route.component.to_string();
+            route_label = route.raw_route.to_string();
+            crate::metrics::get()
+                .component_instantiations
+                .get_or_create(&crate::metrics::ComponentLabel {
+                    component: component.clone(),
+                })
+                .inc();
             match run_component(app, &route, request, local, peer).await {
                 Ok(response) => response,
                 Err(error) => {
@@ -104,6 +113,19 @@ where
             }
         }
     };
+    crate::metrics::record_app_report(response.headers_mut());
+    let metrics = crate::metrics::get();
+    metrics
+        .http_requests
+        .get_or_create(&crate::metrics::RouteStatus {
+            route: route_label.clone(),
+            status: response.status().as_u16(),
+        })
+        .inc();
+    metrics
+        .http_request_duration
+        .get_or_create(&crate::metrics::Route { route: route_label })
+        .observe(started.elapsed().as_secs_f64());
     tracing::info!(
         target: "request",
         "{method} {path} {} {:.3}ms",

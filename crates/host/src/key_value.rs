@@ -1,11 +1,15 @@
-//! `fermyon:spin/key-value`: stores by label, each backed (as in Spin) by a table in one SQLite file,
-//! `<state dir>/sqlite_key_value.db`. A component opens only the labels its manifest entry lists;
-//! any other label is `access-denied`, never a trap.
+//! `fermyon:spin/key-value`: stores by label. Without a runtime config only `default` exists, as in
+//! Spin: a table in the SQLite file `<state dir>/sqlite_key_value.db`. A runtime config adds labels
+//! or moves them to another file or to Redis (`redis_store`). A component opens only the labels its
+//! manifest entry lists; any other label is `access-denied`, never a trap.
+
+mod redis_store;
 
 use crate::bindings::fermyon::spin::key_value::{Error, Host, HostStore};
+use crate::runtime_config::KeyValueBackend;
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
@@ -116,15 +120,53 @@ pub struct AppState {
 
 impl AppState {
     /// The `default` label on a SQLite file, as Spin configures it without a runtime config.
+    #[cfg(test)]
     pub fn with_default_file(path: PathBuf) -> Self {
-        let file = SqliteFile::new(path);
-        let store = SqliteStore {
-            label: "default".into(),
-            file,
+        Self::configure(&BTreeMap::new(), &path).expect("the default store needs no configuration")
+    }
+
+    /// The runtime config's labels, and `default` on `default_file` unless the config defines it.
+    /// Labels on the same file share its connection.
+    pub fn configure(
+        labels: &BTreeMap<String, KeyValueBackend>,
+        default_file: &Path,
+    ) -> Result<Self, String> {
+        let mut files: HashMap<PathBuf, Arc<SqliteFile>> = HashMap::new();
+        let mut file = |path: &Path| {
+            files
+                .entry(path.to_path_buf())
+                .or_insert_with(|| SqliteFile::new(path.to_path_buf()))
+                .clone()
         };
-        Self {
-            stores: HashMap::from([("default".to_string(), Arc::new(store) as Arc<dyn Store>)]),
+        let mut stores: HashMap<String, Arc<dyn Store>> = HashMap::new();
+        let default = KeyValueBackend::Spin {
+            path: Some(default_file.to_path_buf()),
+        };
+        let configured = labels
+            .iter()
+            .map(|(label, backend)| (label.as_str(), backend))
+            .chain((!labels.contains_key("default")).then_some(("default", &default)));
+        for (label, backend) in configured {
+            let store: Arc<dyn Store> = match backend {
+                KeyValueBackend::Spin { path } => Arc::new(SqliteStore {
+                    label: label.to_string(),
+                    // As in Spin, a `spin` store without a path lives in memory. One connection
+                    // serves each file, so every request sees the same memory database.
+                    file: file(path.as_deref().unwrap_or(Path::new(":memory:"))),
+                }),
+                KeyValueBackend::Redis { url } => Arc::new(
+                    redis_store::RedisStore::new(url)
+                        .map_err(|e| format!("[key_value_store.{label}]: {e}"))?,
+                ),
+            };
+            stores.insert(label.to_string(), store);
         }
+        Ok(Self { stores })
+    }
+
+    /// Whether `label` is configured.
+    pub fn has(&self, label: &str) -> bool {
+        self.stores.contains_key(label)
     }
 }
 
@@ -275,6 +317,65 @@ mod tests {
                 Err(Error::NoSuchStore)
             ));
         });
+    }
+
+    #[test]
+    fn a_runtime_config_adds_labels_and_moves_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared.db");
+        let labels = BTreeMap::from([
+            (
+                "default".to_string(),
+                KeyValueBackend::Spin {
+                    path: Some(shared.clone()),
+                },
+            ),
+            (
+                "other".to_string(),
+                KeyValueBackend::Spin {
+                    path: Some(shared.clone()),
+                },
+            ),
+            ("memory".to_string(), KeyValueBackend::Spin { path: None }),
+        ]);
+        let app = AppState::configure(&labels, &dir.path().join("unused.db")).unwrap();
+        app.stores["default"].set("k", b"default").unwrap();
+        app.stores["other"].set("k", b"other").unwrap();
+        app.stores["memory"].set("k", b"memory").unwrap();
+        // Two labels on one file keep their keys apart; the memory store keeps its own.
+        assert_eq!(
+            app.stores["default"].get("k").unwrap(),
+            Some(b"default".to_vec())
+        );
+        assert_eq!(
+            app.stores["other"].get("k").unwrap(),
+            Some(b"other".to_vec())
+        );
+        assert_eq!(
+            app.stores["memory"].get("k").unwrap(),
+            Some(b"memory".to_vec())
+        );
+        assert!(shared.exists());
+        assert!(!dir.path().join("unused.db").exists(), "default was moved");
+        assert!(!app.has("missing"));
+    }
+
+    #[test]
+    fn a_malformed_redis_url_is_refused_without_repeating_it() {
+        let labels = BTreeMap::from([(
+            "default".to_string(),
+            KeyValueBackend::Redis {
+                url: "rediss//:hunter2@cache".into(),
+            },
+        )]);
+        let error = AppState::configure(&labels, Path::new("unused.db"))
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("[key_value_store.default]: invalid Redis URL"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
     }
 
     #[test]

@@ -20,9 +20,11 @@ mod http1_server;
 mod http_trigger;
 mod key_value;
 mod manifest;
+mod metrics;
 mod outbound_http;
 mod refuse;
 mod router;
+mod runtime_config;
 mod self_check;
 mod sockets;
 mod sqlite;
@@ -97,6 +99,15 @@ struct UpArgs {
     /// reproduce Spin's behaviour locally.
     #[arg(long, value_enum, default_value_t = sqlite::SqliteMode::Wal, env = "SYNC_HOST_SQLITE_MODE")]
     sqlite_mode: sqlite::SqliteMode,
+    /// A Spin runtime-config file: where key-value stores (`spin` file or `redis`) and SQLite
+    /// databases (`spin` file) live, by label. Relative paths in it are relative to the file.
+    #[arg(long)]
+    runtime_config_file: Option<PathBuf>,
+    /// Serve Prometheus metrics on `GET /metrics` at this address (given alone:
+    /// 127.0.0.1:9464). Off unless given. Metrics carry no user data, but they do describe the
+    /// traffic: keep the address on loopback or a private network.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -170,6 +181,10 @@ fn bind(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let manifest = manifest::Manifest::load(&args.manifest)?;
+    let runtime_config = match &args.runtime_config_file {
+        Some(path) => runtime_config::RuntimeConfig::load(path)?,
+        None => runtime_config::RuntimeConfig::default(),
+    };
     if args.build {
         builder::build_all(&manifest)?;
     }
@@ -177,6 +192,10 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         refuse_an_open_publish_endpoint(&manifest, args.publish_listen)?;
     }
     let listener = bind(args.listen, "HTTP triggers")?;
+    let metrics_listener = args
+        .metrics_listen
+        .map(|address| bind(address, "metrics"))
+        .transpose()?;
     let gateway_listeners = if args.no_gateway {
         None
     } else {
@@ -206,6 +225,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         state_dir: args.state_dir,
         cache_dir: args.cache_dir,
         sqlite_mode: args.sqlite_mode,
+        runtime_config,
     };
     let app = Arc::new(app::App::load(&manifest, &options)?);
     let header_read_timeout =
@@ -259,6 +279,20 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
             }
             None => None,
         };
+        if let Some(metrics_listener) = metrics_listener {
+            let metrics_listener = tokio::net::TcpListener::from_std(metrics_listener)?;
+            writeln!(
+                stdout,
+                "Metrics http://{}/metrics",
+                metrics_listener.local_addr()?
+            )?;
+            tokio::spawn(metrics::serve(
+                metrics_listener,
+                app.engine.clone(),
+                header_read_timeout,
+                wait_for_stop(stopped.clone()),
+            ));
+        }
         writeln!(
             stdout,
             "Serving http://{address} ({})",

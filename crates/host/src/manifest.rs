@@ -362,12 +362,6 @@ fn validate_component(
                 field(list)
             )));
         }
-        if let Some(unknown) = labels.iter().find(|l| l.as_str() != "default") {
-            return Err(ManifestError::Invalid(format!(
-                "{}: `{unknown}` is not configured; sync-host provides only the `default` label",
-                field(list)
-            )));
-        }
     }
     component.resolved_dependencies = dependencies::parse_all(id, component)?;
     Ok(())

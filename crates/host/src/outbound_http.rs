@@ -66,6 +66,7 @@ impl WasiHttpHooks for OutboundHooks {
             .unwrap_or(0);
         if !self.allowed.allows(&scheme, &host, port) {
             tracing::warn!(%scheme, %host, port, "outbound request denied: not in allowed_outbound_hosts");
+            count_outbound("denied");
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let pending = self.pending.clone();
@@ -83,17 +84,40 @@ impl WasiHttpHooks for OutboundHooks {
             return Box::new(async move {
                 durable.await?;
                 let done: SendFuture = Box::new(async { Ok(()) });
-                Ok((local.handle(request).await, done))
+                let response = local.handle(request).await;
+                count_outbound(status_class(response.status()));
+                Ok((response, done))
             });
         }
         Box::new(async move {
             durable.await?;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options)
+                .await
+                .inspect_err(|_| count_outbound("error"))?;
+            count_outbound(status_class(response.status()));
             Ok((
                 response.map(BodyExt::boxed_unsync),
                 Box::new(io) as SendFuture,
             ))
         })
+    }
+}
+
+/// An outbound request's outcome in the metrics: refused by `allowed_outbound_hosts`, failed
+/// before a response, or the response's status class.
+fn count_outbound(outcome: &'static str) {
+    crate::metrics::get()
+        .outbound_requests
+        .get_or_create(&crate::metrics::Outcome { outcome })
+        .inc();
+}
+
+fn status_class(status: http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 

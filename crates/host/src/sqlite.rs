@@ -1,4 +1,5 @@
-//! `fermyon:spin/sqlite`: databases by label; `default` is `<state dir>/sqlite_db.db`.
+//! `fermyon:spin/sqlite`: databases by label; `default` is `<state dir>/sqlite_db.db` unless a
+//! runtime config says otherwise (it may also add labels, each a file).
 //!
 //! Two ways to open the file ([`SqliteMode`]). By default (`wal`) each guest connection checks out
 //! its own SQLite connection from a small pool, in WAL mode, and returns it on drop (rolled back if
@@ -14,11 +15,12 @@ use crate::bindings::fermyon::spin::sqlite::{
 };
 use crate::durable_response::PendingSync;
 use crate::group_sync::{GroupSync, WalFile};
+use crate::runtime_config::SqliteBackend;
 use crate::write_gate::WriteGate;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode};
-use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
@@ -110,10 +112,41 @@ pub struct AppState {
 }
 
 impl AppState {
+    #[cfg(test)]
     pub fn with_default_file(path: PathBuf, mode: SqliteMode) -> Self {
-        Self {
-            databases: HashMap::from([("default".to_string(), Database::new(path, mode))]),
-        }
+        Self::configure(&BTreeMap::new(), &path, mode)
+    }
+
+    /// The runtime config's labels, and `default` on `default_file` unless the config defines it.
+    /// Labels on the same file share one pool, write gate and flush group.
+    pub fn configure(
+        labels: &BTreeMap<String, SqliteBackend>,
+        default_file: &Path,
+        mode: SqliteMode,
+    ) -> Self {
+        let mut files: HashMap<PathBuf, Arc<Database>> = HashMap::new();
+        let default = SqliteBackend {
+            path: default_file.to_path_buf(),
+        };
+        let configured = labels
+            .iter()
+            .map(|(label, backend)| (label.as_str(), backend))
+            .chain((!labels.contains_key("default")).then_some(("default", &default)));
+        let databases = configured
+            .map(|(label, backend)| {
+                let database = files
+                    .entry(backend.path.clone())
+                    .or_insert_with(|| Database::new(backend.path.clone(), mode))
+                    .clone();
+                (label.to_string(), database)
+            })
+            .collect();
+        Self { databases }
+    }
+
+    /// Whether `label` is configured.
+    pub fn has(&self, label: &str) -> bool {
+        self.databases.contains_key(label)
     }
 }
 
@@ -191,6 +224,7 @@ impl HostConnection for SqliteView<'_> {
             return Ok(Err(Error::InvalidConnection));
         };
         let gated = open.database.mode == SqliteMode::Wal && !open.writing;
+        let was_autocommit = connection.is_autocommit();
         let result = crate::blocking::disk(|| {
             let mut prepared = connection.prepare_cached(&statement)?;
             // SQLite counts `BEGIN IMMEDIATE`/`EXCLUSIVE` as writing (they take the write lock);
@@ -211,7 +245,11 @@ impl HostConnection for SqliteView<'_> {
             }
             run_prepared(&mut prepared, &parameters).map(|rows| (rows, writes))
         });
-        open.wrote |= matches!(result, Ok((_, true)));
+        // `BEGIN IMMEDIATE` counts as writing (it takes the lock) but writes nothing: a
+        // transaction that only holds the lock (the app orders its rate checks so) commits
+        // nothing, and its response has no flush to wait for.
+        let began = was_autocommit && !connection.is_autocommit();
+        open.wrote |= matches!(result, Ok((_, true))) && !began;
         if open.writing && connection.is_autocommit() {
             open.writing = false;
             open.database.writers.release();
@@ -482,6 +520,15 @@ mod tests {
                 group.committed(),
                 5,
                 "the COMMIT took ticket 4; the reads none"
+            );
+            run(view, &c, "BEGIN IMMEDIATE", vec![]).unwrap();
+            run(view, &c, "SELECT * FROM t", vec![]).unwrap();
+            run(view, &c, "COMMIT", vec![]).unwrap();
+            // Each `committed()` here takes a ticket itself: 6 means none was taken in between.
+            assert_eq!(
+                group.committed(),
+                6,
+                "a transaction that wrote nothing took a ticket"
             );
         });
     }

@@ -15,6 +15,7 @@
 //! - [`settings`]: the coordinator's variables, parsed and checked.
 //! - [`timestamp`]: ISO-8601 formatting and parsing.
 
+pub mod app_report;
 pub mod catch_up;
 pub mod client_frame;
 pub mod close;

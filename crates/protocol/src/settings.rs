@@ -28,13 +28,24 @@ pub enum ConfigError {
     },
 }
 
+/// The variables naming publish endpoints. Separate variables rather than one list: each must also
+/// be an `allowed_outbound_hosts` entry, and Spin renders one variable into exactly one entry
+/// (skipping it when empty).
+pub const PUBLISH_URL_VARIABLES: [&str; 3] = [
+    "grip_publish_url",
+    "grip_publish_url_2",
+    "grip_publish_url_3",
+];
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub environment: Environment,
     /// Browser origins allowed to connect; requests without `Origin` are always allowed.
     pub allowed_origins: Vec<String>,
     pub seq_base: u64,
-    pub grip_publish_url: String,
+    /// Every gateway to publish to (`grip_publish_url`, then `grip_publish_url_2` and `_3` when
+    /// set): each Pushpin holds only its own clients, so several must each get every publish.
+    pub grip_publish_urls: Vec<String>,
     /// Sent as `Authorization: Bearer` on publishes when set (Fanout's API token).
     pub grip_publish_token: String,
     pub grip_key: String,
@@ -100,11 +111,12 @@ impl Config {
                 1,
             )? as i64
                 * 1000,
-            grip_publish_url: get("grip_publish_url")
-                .unwrap_or_default()
-                .trim()
-                .trim_end_matches('/')
-                .to_string(),
+            grip_publish_urls: PUBLISH_URL_VARIABLES
+                .iter()
+                .filter_map(|name| get(name))
+                .map(|url| url.trim().trim_end_matches('/').to_string())
+                .filter(|url| !url.is_empty())
+                .collect(),
             grip_publish_token: get("grip_publish_token")
                 .unwrap_or_default()
                 .trim()
@@ -171,7 +183,7 @@ mod tests {
             ("grip_publish_url", "http://127.0.0.1:5561/"),
         ]);
         assert_eq!((c.seq_base, c.allow_legacy_broadcast_auth), (5000, true));
-        assert_eq!(c.grip_publish_url, "http://127.0.0.1:5561");
+        assert_eq!(c.grip_publish_urls, ["http://127.0.0.1:5561"]);
         assert_eq!(config(&[]).seq_base, 0);
         assert_eq!(
             try_config(&[("seq_base", "12x")]).unwrap_err().to_string(),
@@ -183,6 +195,21 @@ mod tests {
             5_000
         );
         assert!(try_config(&[("replay_window_seconds", "0")]).is_err());
+    }
+
+    #[test]
+    fn every_set_publish_url_is_published_to_in_order() {
+        let c = config(&[
+            ("grip_publish_url", "http://a:5561"),
+            ("grip_publish_url_2", " "),
+            ("grip_publish_url_3", "http://c:5561/"),
+        ]);
+        assert_eq!(c.grip_publish_urls, ["http://a:5561", "http://c:5561"]);
+        assert!(
+            config(&[("grip_publish_url", "")])
+                .grip_publish_urls
+                .is_empty()
+        );
     }
 
     #[test]

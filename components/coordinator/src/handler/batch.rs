@@ -20,10 +20,11 @@ pub struct Batch {
 }
 
 impl Coordinator<'_> {
-    /// Opens a batch when the request carries more than one frame. A batch that cannot start
-    /// (the lock stayed busy) leaves each mutation to its own transaction.
+    /// Opens a batch when the request carries a frame: its rate check (which must hold the write
+    /// lock: `rate_limit_exclusively`) and its mutations then share one transaction. A batch that
+    /// cannot start (the lock stayed busy) leaves each check and mutation to its own.
     pub(super) fn begin_batch(&self, frames: usize, reply: &mut EventsReply) {
-        if frames > 1 && store::begin_batch(self.services.db()).is_ok() {
+        if frames > 0 && store::begin_batch(self.services.db()).is_ok() {
             reply.batch = Some(Batch {
                 events_before: reply.events.len(),
                 publishes_before: reply.publishes.len(),

@@ -67,6 +67,7 @@ impl Coordinator<'_> {
             frames::SYNC_COMPLETE
         };
         frames_out.push(frames::sync_response(message, head, &timestamp));
+        reply.report.catch_ups.push(rows.len() as u64);
         reply.send_all((&connection.user_id, &connection.id), frames_out, all_fit);
     }
 

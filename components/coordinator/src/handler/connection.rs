@@ -3,11 +3,12 @@
 //! gate and the violation count.
 
 use super::reply::EventsReply;
-use super::{Coordinator, WsRequest, query_param};
+use super::{Coordinator, RateDecision, WsRequest, query_param};
 use crate::config::{
     EXPIRY_GRACE_SECONDS, EXPIRY_WARNING_SECONDS, KEEP_ALIVE_MAX_SECONDS, KEEP_ALIVE_MIN_SECONDS,
     MAX_VIOLATIONS,
 };
+use crate::store;
 use protocol::client_frame::FrameError;
 use protocol::close;
 use protocol::error_code;
@@ -140,9 +141,10 @@ impl Coordinator<'_> {
     ) -> bool {
         let cost = cost.clamp(1, self.config.rate_limit_burst);
         let key = format!("messages:{}", connection.user_id);
-        match self.services.rate_limit(&key, cost) {
+        match self.rate_limit_exclusively(&key, cost, reply.batch.is_some()) {
             Ok(decision) if decision.allowed => true,
             Ok(decision) => {
+                reply.report.rate_limited += 1;
                 reply.send(frames::error(
                     frames::RATE_LIMIT_EXCEEDED,
                     error_code::RATE_LIMITED,
@@ -162,6 +164,30 @@ impl Coordinator<'_> {
                 false
             }
         }
+    }
+
+    /// Checks a rate while holding the database's write lock (taking it unless `in_batch` holds
+    /// it already). The limiter reads a key's state and writes it back, and the key-value store
+    /// offers nothing atomic: two checks of one key at once (two devices of a user, on one
+    /// instance or on several sharing a Redis store) would both read the old state, one update
+    /// would be lost and more than the limit would pass. Every instance shares the database, so
+    /// its write lock puts all checks in one order and the limit holds exactly. The transaction
+    /// writes nothing; its `COMMIT` only releases the lock.
+    pub(super) fn rate_limit_exclusively(
+        &self,
+        key: &str,
+        cost: u32,
+        in_batch: bool,
+    ) -> Result<RateDecision, String> {
+        if in_batch {
+            return self.services.rate_limit(key, cost);
+        }
+        let db = self.services.db();
+        store::begin_batch(db).map_err(|e| format!("cannot order the rate check: {e}"))?;
+        let decision = self.services.rate_limit(key, cost);
+        // Nothing to lose if it fails: `commit_batch` then rolls back, which releases it too.
+        let _ = store::commit_batch(db);
+        decision
     }
 
     pub(super) fn violation(

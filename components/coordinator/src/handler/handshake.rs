@@ -5,6 +5,7 @@ use super::connection::Connection;
 use super::reply::{EventsReply, Outcome, json_reply};
 use super::{Coordinator, WsRequest, query_param};
 use crate::store::{self, Since};
+use protocol::app_report::AppReport;
 use protocol::grip::{ControlMessage, SKIP_SELF, connection_channel, user_channel};
 use protocol::server_frame as frames;
 use protocol::ws_events::{Event, EventKind};
@@ -33,12 +34,17 @@ impl Coordinator<'_> {
         if identity.user_id != user_id {
             return json_reply(403, json!({"error": "User ID mismatch"}));
         }
-        match self.services.rate_limit(&format!("connect:{user_id}"), 1) {
+        match self.rate_limit_exclusively(&format!("connect:{user_id}"), 1, false) {
             Ok(decision) if !decision.allowed => {
+                let refused = AppReport {
+                    rate_limited: 1,
+                    ..AppReport::default()
+                };
                 return json_reply(
                     429,
                     json!({"error": "Rate limit exceeded", "retryAfterMs": decision.retry_after_ms}),
-                );
+                )
+                .with_report(&refused);
             }
             Ok(_) => {}
             Err(error) => {

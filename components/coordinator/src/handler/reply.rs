@@ -1,6 +1,7 @@
 //! Replies: a JSON HTTP reply (handshake refusals, `/broadcast`), or the events reply of a
 //! WebSocket-over-HTTP request with its `Set-Meta-*` headers and the items to publish.
 
+use protocol::app_report::{self, AppReport};
 use protocol::grip::{PublishItem, connection_channel, message_event};
 use protocol::ws_events::{self, Event};
 use serde_json::Value;
@@ -17,6 +18,18 @@ pub struct Reply {
 pub struct Outcome {
     pub reply: Reply,
     pub publishes: Vec<PublishItem>,
+}
+
+impl Outcome {
+    /// Adds `report` to the reply as its header, for the host's metrics.
+    pub fn with_report(mut self, report: &AppReport) -> Self {
+        if !report.is_empty() {
+            self.reply
+                .headers
+                .push((app_report::HEADER.to_string(), report.encode()));
+        }
+        self
+    }
 }
 
 pub fn json_reply(status: u16, body: Value) -> Outcome {
@@ -40,6 +53,9 @@ pub struct EventsReply {
     pub keep_alive_seconds: Option<u64>,
     /// The request's mutations share one transaction while this is open.
     pub batch: Option<super::batch::Batch>,
+    /// Rate-limit refusals and catch-up sizes, for the host's metrics (closes are added from the
+    /// events and publishes at the end).
+    pub report: AppReport,
 }
 
 impl EventsReply {
@@ -51,6 +67,7 @@ impl EventsReply {
             closed: false,
             keep_alive_seconds: None,
             batch: None,
+            report: AppReport::default(),
         }
     }
 
@@ -91,7 +108,14 @@ impl EventsReply {
             .map_or(before, |(_, head)| !head.is_empty())
     }
 
-    pub fn into_outcome(self) -> Outcome {
+    pub fn into_outcome(mut self) -> Outcome {
+        let own = self.events.iter().filter_map(|e| e.close_code());
+        let others = self.publishes.iter().filter_map(|p| {
+            let message = p.formats.ws_message.as_ref()?;
+            message.is_close().then_some(message.code?)
+        });
+        let closes: Vec<u16> = own.map(|(code, _)| code).chain(others).collect();
+        self.report.closes.extend(closes);
         let mut headers = vec![
             (
                 "content-type".to_string(),
@@ -115,5 +139,6 @@ impl EventsReply {
             },
             publishes: self.publishes,
         }
+        .with_report(&self.report)
     }
 }

@@ -21,6 +21,10 @@ struct Fake {
     commit_broken: Cell<bool>,
     /// `COMMIT`s executed.
     commits: Cell<usize>,
+    /// A second connection to the database, to see whether the write lock is held.
+    probe: rusqlite::Connection,
+    /// Rate checks made while nobody held the database's write lock.
+    unordered_checks: Cell<usize>,
 }
 
 impl Sql for Fake {
@@ -44,7 +48,11 @@ impl Sql for Fake {
 
 impl Fake {
     fn new(dir: &std::path::Path) -> Self {
+        let probe = rusqlite::Connection::open(dir.join("sync.db")).unwrap();
+        probe.busy_timeout(std::time::Duration::ZERO).unwrap();
         Fake {
+            probe,
+            unordered_checks: Cell::new(0),
             db: Db::open(&dir.join("sync.db")),
             now: Cell::new(1_000_000_000),
             epochs: Cell::new(0),
@@ -82,6 +90,14 @@ impl Services for Fake {
         Err("not in this test".into())
     }
     fn rate_limit(&self, key: &str, cost: u32) -> Result<RateDecision, String> {
+        // Another writer gets the lock: so would another instance's check of the same key.
+        if self
+            .probe
+            .execute_batch("BEGIN IMMEDIATE; ROLLBACK")
+            .is_ok()
+        {
+            self.unordered_checks.set(self.unordered_checks.get() + 1);
+        }
         self.charges.borrow_mut().push((key.to_string(), cost));
         let allowed = cost <= self.budget.get();
         if allowed {
@@ -550,4 +566,77 @@ fn three_mutations_in_one_request_are_one_commit() {
     );
     assert_eq!(parsed(&outcome).len(), 3);
     assert_eq!(setup.fake.commits.get() - before, 1);
+}
+
+/// Every rate check, on connect, for one frame, within a batch and for a catch-up, runs under the
+/// database's write lock, which every instance shares: checks of one key cannot interleave, so no
+/// update of the limiter's state is lost and the limit holds exactly across instances.
+#[test]
+fn every_rate_check_holds_the_shared_write_lock() {
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
+    store_entries(&setup.fake, 3);
+    open(&coordinator, "c1");
+    frame(
+        &coordinator,
+        r#"{"type":"PING","timestamp":"2026-01-01T00:00:00Z"}"#,
+    );
+    let batch = ws_events::encode(&[
+        Event::text(r#"{"type":"PING","timestamp":"2026-01-01T00:00:00Z"}"#),
+        Event::text(r#"{"type":"SYNC_REQUEST","lastSeq":0,"timestamp":"2026-01-01T00:00:00Z"}"#),
+    ]);
+    request(
+        &coordinator,
+        "userId=alice&token=user:alice",
+        &[("connection-id", "c1")],
+        &batch,
+    );
+    let checks = setup.fake.charges.borrow().len();
+    assert!(
+        checks >= 4,
+        "connect, two pings and a catch-up: {checks} checks"
+    );
+    assert_eq!(setup.fake.unordered_checks.get(), 0, "of {checks} checks");
+}
+
+fn report(outcome: &Outcome) -> protocol::app_report::AppReport {
+    let header = outcome
+        .reply
+        .headers
+        .iter()
+        .find(|(name, _)| name == protocol::app_report::HEADER);
+    protocol::app_report::AppReport::parse(header.map_or("", |(_, value)| value))
+}
+
+/// What only the app knows reaches the host's metrics in the reply's report header.
+#[test]
+fn refusals_catch_up_sizes_and_closes_are_reported_to_the_host() {
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
+    let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
+    store_entries(fake, 7);
+    assert!(report(&open(&coordinator, "c1")).is_empty());
+    let caught_up = frame(
+        &coordinator,
+        &format!(r#"{{"type":"SYNC_REQUEST",{ts},"lastSeq":2}}"#),
+    );
+    assert_eq!(report(&caught_up).catch_ups, [5]);
+    fake.budget.set(0);
+    let refused = frame(&coordinator, &format!(r#"{{"type":"PING",{ts}}}"#));
+    assert_eq!(report(&refused).rate_limited, 1);
+    assert_eq!(
+        report(&open(&coordinator, "c2")).rate_limited,
+        1,
+        "a refused connect"
+    );
+    fake.budget.set(u32::MAX);
+    for n in 0..MAX_CONNECTIONS_PER_USER {
+        open(&coordinator, &format!("d{n}"));
+    }
+    let evicting = open(&coordinator, "last");
+    assert!(
+        report(&evicting)
+            .closes
+            .contains(&protocol::close::TOO_MANY_CONNECTIONS)
+    );
 }

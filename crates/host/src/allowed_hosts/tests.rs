@@ -102,3 +102,13 @@ fn invalid_and_unimplemented_entries_are_refused() {
         .to_string();
     assert!(error.contains("*://*:*"), "{error}");
 }
+
+#[test]
+fn a_template_rendered_empty_allows_nothing_and_is_not_an_error() {
+    assert!(renders_to_nothing("{{ extra }}", ""));
+    assert!(renders_to_nothing("http://{{ host }}", "http://"));
+    assert!(!renders_to_nothing("{{ extra }}", "http://127.0.0.1:5561"));
+    // Only templates: a literal empty entry is still refused by `parse`.
+    assert!(!renders_to_nothing("", ""));
+    assert!(AllowedHosts::parse([""]).is_err());
+}

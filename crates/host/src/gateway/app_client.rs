@@ -185,8 +185,17 @@ impl AppClient {
         let body = body
             .collect()
             .await
-            .map_err(|e| anyhow::anyhow!("reading the app's reply: {e:?}"))?
-            .to_bytes();
+            .map_err(|e| anyhow::anyhow!("reading the app's reply: {e:?}"));
+        let outcome = match (&body, parts.status.as_u16()) {
+            (Ok(_), 200) => "ok",
+            (Ok(_), _) => "refused",
+            (Err(_), _) => "error",
+        };
+        crate::metrics::get()
+            .gateway_app_calls
+            .get_or_create(&crate::metrics::Outcome { outcome })
+            .inc();
+        let body = body?.to_bytes();
         Ok(AppReply {
             status: parts.status.as_u16(),
             headers: parts.headers,

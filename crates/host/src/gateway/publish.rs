@@ -117,6 +117,28 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let response = publish_items(hub, token, request).await;
+    let outcome = if response.status() == StatusCode::OK {
+        "published"
+    } else {
+        "refused"
+    };
+    crate::metrics::get()
+        .gateway_publish_requests
+        .get_or_create(&crate::metrics::Outcome { outcome })
+        .inc();
+    response
+}
+
+async fn publish_items<B>(
+    hub: &Hub,
+    token: Option<&str>,
+    request: Request<B>,
+) -> Response<Full<Bytes>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if let Some(token) = token
         && !authorized(request.headers(), token)
     {
@@ -137,6 +159,9 @@ where
         Ok(request) => request,
         Err(_) => return reply(StatusCode::BAD_REQUEST, "Invalid JSON or missing items\n"),
     };
+    crate::metrics::get()
+        .gateway_published_items
+        .inc_by(request.items.len() as u64);
     for item in request.items {
         hub.publish(item);
     }

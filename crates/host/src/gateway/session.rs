@@ -185,6 +185,9 @@ where
 {
     /// Runs the connection to its end; `pending` are frames from the OPEN reply.
     pub async fn run(self, pending: Vec<Message>, initial: Next) {
+        let metrics = crate::metrics::get();
+        metrics.gateway_sockets_accepted.inc();
+        metrics.gateway_sockets_open.inc();
         let (sink, stream) = self.socket.split();
         let (out, writer_ended) = Outgoing::spawn(sink);
         let mut reader = Reader {
@@ -214,6 +217,7 @@ where
         } = reader;
         let id = state.context.id.as_str();
         tracing::debug!(connection = id, "connection ending: {:?}", end.ending);
+        count_close(&end.ending);
         hub.remove(id);
         // The socket's end and the app's DISCONNECT do not wait for each other.
         let tell_app = async {
@@ -226,6 +230,24 @@ where
         };
         tokio::join!(out.finish(end.ending), tell_app);
     }
+}
+
+/// The socket's end in the metrics: the close code sent, 1005 for a close without one, 1006 for
+/// a socket dropped without a close frame.
+fn count_close(ending: &Ending) {
+    let code = match ending {
+        Ending::Close(Some(frame)) | Ending::CloseNow(frame) => u16::from(frame.code),
+        Ending::Close(None) => close::NO_STATUS,
+        Ending::Drop => 1006,
+    };
+    let metrics = crate::metrics::get();
+    metrics
+        .gateway_closes
+        .get_or_create(&crate::metrics::CloseCode {
+            code: crate::metrics::close_code(code),
+        })
+        .inc();
+    metrics.gateway_sockets_open.dec();
 }
 
 /// What a reply's `Next` means for the socket; `None` to carry on.

@@ -60,13 +60,19 @@ fn undeclared_variable_reference_is_refused() {
 }
 
 #[test]
-fn store_labels_other_than_default_are_refused() {
-    let text = MINIMAL.replace(
-        "key_value_stores = [\"default\"]",
-        "key_value_stores = [\"cache\"]",
+fn store_labels_other_than_default_are_left_to_the_runtime_config() {
+    let label = |l: &str| {
+        MINIMAL.replace(
+            "key_value_stores = [\"default\"]",
+            &format!("key_value_stores = [{l}]"),
+        )
+    };
+    assert!(parse(&label("\"cache\"")).is_ok());
+    let error = parse(&label("\"Cache Store\"")).unwrap_err().to_string();
+    assert!(
+        error.contains("must be kebab-case or snake_case"),
+        "{error}"
     );
-    let error = parse(&text).unwrap_err().to_string();
-    assert!(error.contains("`cache` is not configured"), "{error}");
 }
 
 #[test]

@@ -1,0 +1,135 @@
+//! Several `sync-host --no-gateway` instances sharing one Redis key-value store and one SQLite
+//! file through a runtime config, behind one or more real Pushpins (`docs/operations.md`).
+
+use crate::pushpin::{Pushpin, PushpinPorts};
+use crate::redis::Redis;
+use crate::{Host, HostConfig, app_manifest};
+use std::path::PathBuf;
+
+/// The runtime config the instances share: key-value in Redis, SQLite in one file.
+pub fn runtime_config(redis_url: &str, sqlite_path: &std::path::Path) -> String {
+    format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n\
+         [sqlite_database.default]\ntype = \"spin\"\npath = \"{}\"\n",
+        sqlite_path.display()
+    )
+}
+
+pub struct Cluster {
+    /// The instances; a killed one is `None`.
+    pub hosts: Vec<Option<Host>>,
+    /// Each Pushpin's WebSocket URL, in the order of `pushpins`.
+    pub gateways: Vec<String>,
+    pushpins: Vec<Pushpin>,
+    pub redis: Redis,
+    /// The SQLite file every instance uses.
+    pub database: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts `instances` hosts and one Pushpin per entry of `target_orders`, each listing the
+    /// instances in that order (indexes into the instances). Every instance publishes to every
+    /// Pushpin. `env` goes to every host.
+    pub fn start(instances: usize, target_orders: &[&[usize]], env: &[(&str, &str)]) -> Self {
+        assert!(
+            target_orders.len() <= 3,
+            "the app publishes to at most three gateways"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let redis = Redis::start().unwrap();
+        let database = dir.path().join("sqlite_db.db");
+        let config_path = dir.path().join("runtime-config.toml");
+        std::fs::write(&config_path, runtime_config(&redis.url, &database)).unwrap();
+        let ports: Vec<PushpinPorts> = target_orders
+            .iter()
+            .map(|_| PushpinPorts::allocate())
+            .collect();
+        let publish_variables = [
+            "SPIN_VARIABLE_GRIP_PUBLISH_URL",
+            "SPIN_VARIABLE_GRIP_PUBLISH_URL_2",
+            "SPIN_VARIABLE_GRIP_PUBLISH_URL_3",
+        ];
+        let config = config_path.display().to_string();
+        let hosts: Vec<Option<Host>> = (0..instances)
+            .map(|n| {
+                let state = dir.path().join(format!("instance-{n}"));
+                std::fs::create_dir_all(&state).unwrap();
+                let mut host = HostConfig::new(app_manifest())
+                    .through_pushpin(false)
+                    .state_dir(&state);
+                for (variable, ports) in publish_variables.iter().zip(&ports) {
+                    host = host.env(variable, &format!("http://127.0.0.1:{}", ports.publish));
+                }
+                for (name, value) in env {
+                    host = host.env(name, value);
+                }
+                let args = [
+                    "--no-gateway",
+                    "--runtime-config-file",
+                    config.as_str(),
+                    "--metrics-listen",
+                    "127.0.0.1:0",
+                ];
+                Some(host.start_with_args(&args).unwrap())
+            })
+            .collect();
+        let app_ports: Vec<u16> = hosts
+            .iter()
+            .map(|host| {
+                let url = &host.as_ref().unwrap().url;
+                url.rsplit(':').next().unwrap().parse().unwrap()
+            })
+            .collect();
+        let mut pushpins = Vec::new();
+        let mut gateways = Vec::new();
+        for (order, ports) in target_orders.iter().zip(&ports) {
+            let targets: Vec<u16> = order.iter().map(|&n| app_ports[n]).collect();
+            pushpins.push(Pushpin::start_with_targets(&targets, ports).unwrap());
+            let gateway = format!("ws://127.0.0.1:{}", ports.client);
+            let publish = format!("http://127.0.0.1:{}/publish/", ports.publish);
+            crate::register_pushpin(&gateway, &publish);
+            gateways.push(gateway);
+        }
+        Self {
+            hosts,
+            gateways,
+            pushpins,
+            redis,
+            database,
+            _dir: dir,
+        }
+    }
+
+    pub fn host(&self, n: usize) -> &Host {
+        self.hosts[n].as_ref().expect("a running instance")
+    }
+
+    /// The instance's metrics as text.
+    pub fn metrics(&self, n: usize) -> String {
+        crate::metrics::scrape(
+            self.host(n)
+                .metrics_url
+                .as_deref()
+                .expect("--metrics-listen"),
+        )
+    }
+
+    /// WebSocket-over-HTTP requests instance `n` has answered.
+    pub fn ws_requests(&self, n: usize) -> f64 {
+        crate::metrics::sample(
+            &self.metrics(n),
+            "sync_host_http_requests_total",
+            &[("route", "/sync/ws")],
+        )
+    }
+
+    /// Kills instance `n` with SIGKILL, as a crash would.
+    pub fn kill(&mut self, n: usize) {
+        self.hosts[n].take().expect("running").kill();
+    }
+
+    pub fn pushpin_count(&self) -> usize {
+        self.pushpins.len()
+    }
+}
