@@ -15,7 +15,7 @@ pub fn enabled() -> bool {
 /// Five loopback ports for one Pushpin, below Linux's ephemeral range (32768+): ports from there
 /// can be handed to any `:0` listener or outgoing connection between our check and Pushpin's bind.
 /// Each test process walks its own stretch of 20000..32000, skipping ports that are taken.
-pub(crate) fn five_ports() -> [u16; 5] {
+pub fn five_ports() -> [u16; 5] {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let start = (std::process::id() % 400) * 30;
     loop {

@@ -1,0 +1,10 @@
+export { SyncClient, tokenExpiry } from "./client.js";
+export type { SocketFactory, SocketLike, SyncClientOptions, SyncError, SyncStatus } from "./client.js";
+export { backoffDelay, DEFAULT_BACKOFF } from "./backoff.js";
+export type { BackoffOptions } from "./backoff.js";
+export { Cursor } from "./cursor.js";
+export { Outbox, newEventId } from "./outbox.js";
+export { IndexedDbStorage, MemoryStorage } from "./storage.js";
+export type { SyncStorage } from "./storage.js";
+export { MUTATION_TYPES, RETRYABLE_ERRORS } from "./types.js";
+export type { ConnectionState, SyncEvent } from "./types.js";

@@ -1,0 +1,161 @@
+/** The real sync-host, started for a test on loopback ports with its own state directory. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
+import { type SocketLike, SyncClient, type SyncClientOptions } from "../src/index.js";
+
+/** The repository root, from `clients/typescript/dist/test/`. */
+export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+export const SECRET = "test-secret-0123456789abcdef-0123456789abcdef";
+
+/** An HS256 token for `user`, as the Mirubato API signs them, valid for `seconds`. */
+export function token(user: string, seconds = 3600): string {
+  const encode = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const body = `${encode({ alg: "HS256", typ: "JWT" })}.${encode({
+    sub: user,
+    email: `${user}@example.com`,
+    iat: now,
+    exp: now + seconds,
+  })}`;
+  return `${body}.${createHmac("sha256", SECRET).update(body).digest("base64url")}`;
+}
+
+/** A free loopback port (the host is restarted on it, so clients find it again). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export class Host {
+  private child: ChildProcess | null = null;
+  readonly stateDir = mkdtempSync(join(tmpdir(), "sync-client-test-"));
+  log = "";
+
+  constructor(readonly gatewayPort: number) {}
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.gatewayPort}`;
+  }
+
+  /** Starts the host and resolves once it serves (its "Serving" line). */
+  async start(env: Record<string, string> = {}): Promise<void> {
+    const child = spawn(
+      join(ROOT, "target/release/sync-host"),
+      [
+        "up", "--manifest", join(ROOT, "spin.toml"), "--listen", "127.0.0.1:0",
+        "--gateway-listen", `127.0.0.1:${this.gatewayPort}`, "--publish-listen", "127.0.0.1:0",
+        "--state-dir", this.stateDir,
+      ],
+      {
+        env: {
+          ...process.env,
+          SPIN_VARIABLE_JWT_SECRET: SECRET,
+          SYNC_HOST_CACHE_DIR: join(ROOT, "target/sync-host-test-cache"),
+          ...env,
+        },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    this.child = child;
+    child.stderr!.on("data", (chunk) => (this.log += chunk));
+    await new Promise<void>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (chunk) => {
+        out += chunk;
+        if (out.includes("Serving ")) resolve();
+      });
+      child.once("exit", (code) => reject(new Error(`sync-host exited (${code}):\n${this.log}`)));
+    });
+  }
+
+  /** SIGKILL, as a crash. */
+  async kill(): Promise<void> {
+    await this.signal("SIGKILL");
+  }
+
+  /** SIGTERM, and waits for the exit. */
+  async stop(): Promise<void> {
+    await this.signal("SIGTERM");
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill(signal);
+    await exited;
+  }
+}
+
+/** A client with the `ws` socket and quick timings, for tests. */
+export function client(host: Host, options: Partial<SyncClientOptions> = {}): SyncClient {
+  return new SyncClient({
+    url: host.url,
+    socketFactory: (url) => new WebSocket(url) as unknown as SocketLike,
+    backoff: { baseMs: 100, capMs: 2000 },
+    heartbeatMs: 5_000,
+    deadPeerMs: 15_000,
+    ...options,
+  });
+}
+
+/** Resolves with the first payload of `type` for which `accept` holds, or rejects after `ms`. */
+export function next<T = any>(
+  sync: SyncClient,
+  type: string,
+  accept: (payload: T) => boolean = () => true,
+  ms = 20_000,
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no ${type} within ${ms} ms (state ${sync.state})`));
+    }, ms);
+    const off = sync.on(type, (payload: T) => {
+      if (accept(payload)) {
+        clearTimeout(timer);
+        off();
+        resolve(payload);
+      }
+    });
+  });
+}
+
+/** Resolves once the client's outbox is empty (now, or at its next `drained`). */
+export async function drained(sync: SyncClient, ms = 30_000): Promise<void> {
+  if (sync.status().pending === 0) return;
+  await next(sync, "drained", () => sync.status().pending === 0, ms);
+}
+
+/** Every entry id a user has, read by a fresh raw connection's catch-up from 0. */
+export async function storedEntries(host: Host, user: string): Promise<string[]> {
+  const socket = new WebSocket(
+    `${host.url}/sync/ws?userId=${encodeURIComponent(user)}&token=${token(user)}`,
+  );
+  const ids: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    socket.on("error", reject);
+    socket.on("message", (data) => {
+      const frame = JSON.parse(String(data));
+      if (frame.type === "WELCOME") {
+        socket.send(JSON.stringify({ type: "SYNC_REQUEST", timestamp: new Date().toISOString(), lastSeq: 0 }));
+      } else if (frame.type === "BULK_SYNC" && !frame.replay) {
+        ids.push(...frame.entries.map((e: { id: string }) => e.id));
+      } else if (frame.type === "SYNC_RESPONSE" && frame.message !== "Mutation applied") {
+        resolve();
+      }
+    });
+  });
+  socket.close(1000);
+  return ids.sort();
+}
