@@ -7,7 +7,6 @@
 use e2e::{Host, HostConfig, app_manifest, workspace_root};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -31,21 +30,11 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver (install the Debian packages chromium and chromium-driver)");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        // Each read returns on a line or at EOF (chromedriver exited): events, not timed waits.
-        while stdout.read_line(&mut line).unwrap() > 0 {
-            if line.contains("started successfully") {
-                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-                return Driver {
-                    child,
-                    url: format!("http://127.0.0.1:{port}"),
-                };
-            }
-            line.clear();
+        e2e::await_ready_line(&mut child, "started successfully").expect("chromedriver");
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
         }
-        let status = child.wait();
-        panic!("chromedriver exited before it listened: {status:?}");
     }
 
     async fn browser(&self) -> Client {

@@ -597,6 +597,25 @@ pub mod workload;
 static PUBLISH_URLS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, String>>> =
     std::sync::OnceLock::new();
 
+/// Reads `child`'s piped stdout until a line contains `ready`, then drains the rest in the
+/// background so the child never blocks on a full pipe. Each read returns on a line or at EOF (the
+/// child exited): an event, not a timed wait. Fails, with what it printed, if it exits first.
+pub fn await_ready_line(child: &mut std::process::Child, ready: &str) -> anyhow::Result<()> {
+    let mut stdout = BufReader::new(child.stdout.take().context("stdout is not piped")?);
+    let mut printed = String::new();
+    let mut line = String::new();
+    while stdout.read_line(&mut line)? > 0 {
+        if line.contains(ready) {
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+            return Ok(());
+        }
+        printed.push_str(&line);
+        line.clear();
+    }
+    let status = child.wait()?;
+    bail!("exited ({status}) before printing {ready:?}:\n{printed}")
+}
+
 /// Makes devices connecting to `gateway_url` (a Pushpin) wait for their subscriptions by
 /// publishing to `publish_url`, as they do for a host's own Pushpin.
 pub fn register_pushpin(gateway_url: &str, publish_url: &str) {

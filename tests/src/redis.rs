@@ -1,8 +1,7 @@
 //! A real `redis-server` (Debian package `redis-server`) on a loopback port of its own, for the
 //! tests of several instances sharing a key-value store.
 
-use anyhow::{Context, bail};
-use std::io::{BufRead, BufReader};
+use anyhow::Context;
 use std::process::{Child, Command, Stdio};
 
 pub struct Redis {
@@ -33,24 +32,13 @@ impl Redis {
             .stderr(Stdio::null())
             .spawn()
             .context("starting redis-server (install the Debian package `redis-server`)")?;
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut log = String::new();
-        let mut line = String::new();
-        // Each read returns on a line or at EOF (redis-server exited): events, not timed waits.
-        while stdout.read_line(&mut line)? > 0 {
-            log.push_str(&line);
-            if line.contains("Ready to accept connections") {
-                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-                return Ok(Self {
-                    child,
-                    url: format!("redis://127.0.0.1:{port}"),
-                    _dir: dir,
-                });
-            }
-            line.clear();
-        }
-        let _ = child.wait();
-        bail!("redis-server exited before accepting connections:\n{log}")
+        crate::await_ready_line(&mut child, "Ready to accept connections")
+            .context("redis-server")?;
+        Ok(Self {
+            child,
+            url: format!("redis://127.0.0.1:{port}"),
+            _dir: dir,
+        })
     }
 }
 

@@ -41,8 +41,14 @@ fn handle(req: Request) -> Response {
             }
             mint(req.body(), &variable)
         }
-        (_, "/debug" | "/debug/page.js" | "/debug/sync-client.js" | "/debug/config")
-        | (_, "/debug/dev-token") => json_response(405, json!({"error": "Method not allowed"})),
+        (
+            _,
+            "/debug"
+            | "/debug/page.js"
+            | "/debug/sync-client.js"
+            | "/debug/config"
+            | "/debug/dev-token",
+        ) => json_response(405, json!({"error": "Method not allowed"})),
         _ => json_response(404, json!({"error": "Not found"})),
     }
 }

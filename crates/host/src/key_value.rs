@@ -142,10 +142,7 @@ impl AppState {
         let default = KeyValueBackend::Spin {
             path: Some(default_file.to_path_buf()),
         };
-        let configured = labels
-            .iter()
-            .map(|(label, backend)| (label.as_str(), backend))
-            .chain((!labels.contains_key("default")).then_some(("default", &default)));
+        let configured = crate::runtime_config::with_default(labels, &default);
         for (label, backend) in configured {
             let store: Arc<dyn Store> = match backend {
                 KeyValueBackend::Spin { path } => Arc::new(SqliteStore {

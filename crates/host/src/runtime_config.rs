@@ -121,6 +121,19 @@ impl RuntimeConfig {
     }
 }
 
+/// The runtime config's `labels`, plus `default` as `default` unless the config defines it: as in
+/// Spin, defining a label replaces its default.
+pub fn with_default<'a, B>(
+    labels: &'a BTreeMap<String, B>,
+    default: &'a B,
+) -> impl Iterator<Item = (&'a str, &'a B)> {
+    let implicit = (!labels.contains_key("default")).then_some(("default", default));
+    labels
+        .iter()
+        .map(|(label, backend)| (label.as_str(), backend))
+        .chain(implicit)
+}
+
 /// The directories relative paths resolve against.
 pub struct Bases {
     /// Key-value paths: the runtime-config file's directory.

@@ -128,10 +128,7 @@ impl AppState {
         let default = SqliteBackend {
             path: default_file.to_path_buf(),
         };
-        let configured = labels
-            .iter()
-            .map(|(label, backend)| (label.as_str(), backend))
-            .chain((!labels.contains_key("default")).then_some(("default", &default)));
+        let configured = crate::runtime_config::with_default(labels, &default);
         let databases = configured
             .map(|(label, backend)| {
                 let database = files
