@@ -138,3 +138,29 @@ fn sigterm_lets_in_flight_requests_finish() {
     let exit = host.wait();
     assert!(exit.success(), "host exited with {exit}");
 }
+
+/// The app's own spin.toml as it was when real Spin 3.6.3 and 4.0.2 refused it: a variable whose
+/// second-to-last word starts with a digit. sync-host must refuse it as Spin does, naming it.
+#[test]
+fn an_identifier_spin_refuses_stops_startup_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(app_manifest())
+        .unwrap()
+        .replace("grip_publish_url_second", "grip_publish_url_2");
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest).unwrap();
+    expect_refusal(
+        HostConfig::new(path),
+        &["`grip_publish_url_2`", "must start with an ASCII letter"],
+    );
+}
+
+/// Spin refuses an `allowed_outbound_hosts` entry that renders empty (at load from the defaults);
+/// an unused gateway is `http://none.invalid` instead, and sync-host refuses the empty entry too.
+#[test]
+fn an_outbound_host_entry_that_renders_empty_stops_startup() {
+    expect_refusal(
+        HostConfig::new(app_manifest()).env("SPIN_VARIABLE_GRIP_PUBLISH_URL_SECOND", ""),
+        &["allowed_outbound_hosts"],
+    );
+}

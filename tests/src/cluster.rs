@@ -1,5 +1,6 @@
-//! Several `sync-host --no-gateway` instances sharing one Redis key-value store and one SQLite
-//! file through a runtime config, behind one or more real Pushpins (`docs/operations.md`).
+//! Several `sync-host --no-gateway` instances (in the Spin pass, `spin up` instances) sharing one
+//! Redis key-value store and one SQLite file through a runtime config, behind one or more real
+//! Pushpins (`docs/operations.md`).
 
 use crate::pushpin::{Pushpin, PushpinPorts};
 use crate::redis::Redis;
@@ -47,8 +48,8 @@ impl Cluster {
             .collect();
         let publish_variables = [
             "SPIN_VARIABLE_GRIP_PUBLISH_URL",
-            "SPIN_VARIABLE_GRIP_PUBLISH_URL_2",
-            "SPIN_VARIABLE_GRIP_PUBLISH_URL_3",
+            "SPIN_VARIABLE_GRIP_PUBLISH_URL_SECOND",
+            "SPIN_VARIABLE_GRIP_PUBLISH_URL_THIRD",
         ];
         let config = config_path.display().to_string();
         let hosts: Vec<Option<Host>> = (0..instances)
@@ -64,13 +65,10 @@ impl Cluster {
                 for (name, value) in env {
                     host = host.env(name, value);
                 }
-                let args = [
-                    "--no-gateway",
-                    "--runtime-config-file",
-                    config.as_str(),
-                    "--metrics-listen",
-                    "127.0.0.1:0",
-                ];
+                let mut args = vec!["--no-gateway", "--runtime-config-file", config.as_str()];
+                if !crate::spin::enabled() {
+                    args.extend(["--metrics-listen", "127.0.0.1:0"]);
+                }
                 Some(host.start_with_args(&args).unwrap())
             })
             .collect();
@@ -115,8 +113,12 @@ impl Cluster {
         )
     }
 
-    /// WebSocket-over-HTTP requests instance `n` has answered.
+    /// WebSocket-over-HTTP requests instance `n` has answered (on Spin, every request it has
+    /// answered: Spin counts them in its log, not by route).
     pub fn ws_requests(&self, n: usize) -> f64 {
+        if crate::spin::enabled() {
+            return crate::spin::requests_answered(&self.host(n).logs()) as f64;
+        }
         crate::metrics::sample(
             &self.metrics(n),
             "sync_host_http_requests_total",

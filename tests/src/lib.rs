@@ -83,6 +83,9 @@ pub struct HostConfig {
     pub default_gateway_address: bool,
     /// The host's working directory (where relative SQLite paths in a runtime config resolve).
     pub current_dir: Option<PathBuf>,
+    /// Run the app on this real `spin` binary instead of sync-host (the Spin pass sets it for
+    /// every host through `E2E_HOST=spin`).
+    pub spin: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -94,7 +97,15 @@ impl HostConfig {
             through_pushpin: pushpin::enabled(),
             default_gateway_address: false,
             current_dir: None,
+            spin: spin::enabled().then(spin::binary),
         }
+    }
+
+    /// Runs the app on real Spin (`spin up` with the binary at `spin`) behind Pushpin.
+    pub fn on_spin(mut self, spin: &Path) -> Self {
+        self.spin = Some(spin.to_path_buf());
+        self.through_pushpin = true;
+        self
     }
 
     pub fn current_dir(mut self, dir: &Path) -> Self {
@@ -129,6 +140,21 @@ impl HostConfig {
     }
 
     fn command(&self, state_dir: &Path, extra: &[&str]) -> Command {
+        if let Some(spin) = &self.spin {
+            assert!(
+                self.through_pushpin || extra.contains(&"--no-gateway"),
+                "this test needs sync-host's embedded gateway; Spin has none (list it in \
+                 scripts/spin-pass's sync-host-only tests and in docs/hosts.md)"
+            );
+            let mut command = spin::command(spin, &self.manifest, state_dir);
+            command
+                .args(spin::translate_args(extra))
+                .envs(self.env.iter().map(|(k, v)| (k, v)));
+            if let Some(dir) = &self.current_dir {
+                command.current_dir(dir);
+            }
+            return command;
+        }
         let mut command = Command::new(host_binary());
         command.args(["up", "--listen", "127.0.0.1:0"]);
         if !extra.contains(&"--publish-listen") {
@@ -160,6 +186,15 @@ impl HostConfig {
         command
     }
 
+    /// What runs the app: "spin" or "sync-host".
+    pub fn host_name(&self) -> &'static str {
+        if self.spin.is_some() {
+            "spin"
+        } else {
+            "sync-host"
+        }
+    }
+
     /// Starts the host and waits until it serves.
     pub fn start(self) -> anyhow::Result<Host> {
         self.start_with_args(&[])
@@ -187,7 +222,7 @@ impl HostConfig {
         let mut child = self
             .command(state.path(), extra)
             .spawn()
-            .context("starting sync-host")?;
+            .with_context(|| format!("starting {}", self.host_name()))?;
         let stderr = collect(child.stderr.take().expect("piped"));
         let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
         let mut line = String::new();
@@ -200,7 +235,8 @@ impl HostConfig {
             if stdout.read_line(&mut line)? == 0 {
                 let status = child.wait()?;
                 bail!(
-                    "sync-host exited ({status}) before serving:\n{}",
+                    "{} exited ({status}) before serving:\n{}",
+                    self.host_name(),
                     stderr.lock().unwrap()
                 );
             }
@@ -234,6 +270,7 @@ impl HostConfig {
                 }
                 return Ok(Host {
                     _pushpin: pushpin,
+                    name: self.host_name(),
                     child,
                     url,
                     gateway_url,
@@ -244,7 +281,7 @@ impl HostConfig {
                 });
             }
             if Instant::now() > deadline {
-                bail!("sync-host printed no Serving line");
+                bail!("{} printed no Serving line", self.host_name());
             }
         }
     }
@@ -348,6 +385,8 @@ fn collect(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 
 /// A running host; killed when dropped.
 pub struct Host {
+    /// What runs the app: "sync-host" or "spin".
+    pub name: &'static str,
     child: Child,
     /// The Pushpin in front of this host, in the suite's Pushpin run; stopped with the host.
     _pushpin: Option<pushpin::Pushpin>,
@@ -458,48 +497,67 @@ impl Host {
     }
 
     /// Sends `signal` (e.g. "TERM") to the host process.
+    /// On Spin the whole process group: `spin up` runs the app in a child process
+    /// (`spin trigger http`), which a signal to `spin up` alone would leave running.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
+        assert!(self.try_signal(signal), "kill -{signal} failed");
+    }
+
+    /// [`Host::signal`], saying whether it was delivered.
+    fn try_signal(&self, signal: &str) -> bool {
+        let pid = self.child.id().to_string();
+        let target = match self.name {
+            "spin" => format!("-{pid}"),
+            _ => pid,
+        };
+        Command::new("kill")
             .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status();
-        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} failed");
+            .args(["--", &target])
+            .status()
+            .is_ok_and(|status| status.success())
     }
 
     /// Waits for the host to exit (after a signal), returning its status.
     pub fn wait(mut self) -> ExitStatus {
-        self.child.wait().expect("waiting for sync-host")
+        self.child.wait().expect("waiting for the host")
     }
 
     /// Kills the host (SIGKILL: no shutdown of any kind) and waits for it to be gone.
     pub fn kill(mut self) {
-        self.child.kill().expect("killing sync-host");
-        self.child.wait().expect("waiting for sync-host");
+        self.signal("KILL");
+        self.child.wait().expect("waiting for the host");
     }
 
     /// Stops the host and waits for it, keeping a kept state directory.
     pub fn stop(self) {
+        let name = self.name;
         self.signal("TERM");
         let status = self.wait();
-        assert!(
-            status.success(),
-            "sync-host exited with {status} on SIGTERM"
-        );
+        assert!(status.success(), "{name} exited with {status} on SIGTERM");
     }
 }
 
 impl Drop for Host {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            // A failing test shows what the host logged.
-            let logs = self.logs();
-            let tail: Vec<&str> = logs.lines().rev().take(200).collect();
-            eprintln!("--- sync-host log (last {} lines) ---", tail.len());
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
+            // A failing test shows what the host logged (and, on Spin, what the components wrote
+            // to stderr, which Spin keeps in files under the state directory).
+            let mut logs = vec![(self.name.to_string(), self.logs())];
+            if self.name == "spin" {
+                logs.extend(spin::component_logs(self.state_dir()));
+            }
+            for (name, text) in logs {
+                let tail: Vec<&str> = text.lines().rev().take(200).collect();
+                eprintln!("--- {name} log (last {} lines) ---", tail.len());
+                for line in tail.into_iter().rev() {
+                    eprintln!("{line}");
+                }
             }
         }
-        let _ = self.child.kill();
+        // Only a process not yet reaped: its id (and group id) may belong to another one after.
+        if self.child.try_wait().is_ok_and(|status| status.is_none()) {
+            self.try_signal("KILL");
+        }
         let _ = self.child.wait();
     }
 }
@@ -591,6 +649,7 @@ pub mod device;
 pub mod metrics;
 pub mod pushpin;
 pub mod redis;
+pub mod spin;
 pub mod workload;
 
 /// Each Pushpin-fronted host's publish endpoint, by its client URL (for device readiness probes).

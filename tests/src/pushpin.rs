@@ -7,9 +7,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Whether this test run goes through Pushpin instead of the embedded gateway.
+/// Whether this test run's hosts are behind Pushpin instead of the embedded gateway: the Pushpin
+/// pass (`E2E_GATEWAY=pushpin`) and the Spin pass, since Spin has no gateway of its own.
 pub fn enabled() -> bool {
-    std::env::var("E2E_GATEWAY").is_ok_and(|g| g == "pushpin")
+    std::env::var("E2E_GATEWAY").is_ok_and(|g| g == "pushpin") || crate::spin::enabled()
 }
 
 /// Five loopback ports for one Pushpin, below Linux's ephemeral range (32768+): ports from there

@@ -1,19 +1,23 @@
 //! `cargo run --release -p bench -- <scenario> [--option value]…` — scenarios `relay`,
-//! `throughput`, `idle`, `instantiate`, `catch-up`, or `all`. Every figure is printed beside a
-//! baseline measured in the same run. Loads are bounded in count and time and use loopback only.
+//! `throughput`, `idle`, `instantiate`, `catch-up`, `spin` (the app on real Spin against
+//! sync-host, both behind Pushpin), or `all`. Every figure is printed beside a baseline measured in
+//! the same run. Loads are bounded in count and time and use loopback only.
 //! Needs the components and host built (`scripts/build-components`,
 //! `cargo build --release -p sync-host`); runs through Pushpin too where it is installed.
 
 mod baseline;
 mod catch_up;
+mod hosts;
 mod idle;
 mod instantiate;
 mod procfs;
 mod relay;
+mod spin;
 mod stats;
 mod throughput;
 
-use e2e::{Host, HostConfig, app_manifest};
+use e2e::{Host, HostConfig};
+use hosts::Target;
 use stats::{ms, print_summary, ratio};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -47,11 +51,7 @@ impl Options {
 }
 
 fn start_host(through_pushpin: bool) -> anyhow::Result<Host> {
-    HostConfig::new(app_manifest())
-        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000")
-        .through_pushpin(through_pushpin)
-        .start()
+    Target::SyncHost { through_pushpin }.start()
 }
 
 fn pushpin_installed() -> bool {
@@ -61,14 +61,20 @@ fn pushpin_installed() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-async fn relay(options: &Options) -> anyhow::Result<()> {
+/// `--users`, `--devices`, `--seconds` for a relay run at `rate` mutations/s.
+fn relay_options(options: &Options, rate: f64) -> anyhow::Result<relay::RelayOptions> {
     let relay_options = relay::RelayOptions {
         users: options.get("users", 100)?,
         devices: options.get("devices", 3)?,
-        rate: options.get("rate", 1000.0)?,
+        rate,
         seconds: options.get("seconds", 10.0)?,
     };
     anyhow::ensure!(relay_options.devices >= 2, "--devices must be at least 2");
+    Ok(relay_options)
+}
+
+async fn relay(options: &Options) -> anyhow::Result<()> {
+    let relay_options = relay_options(options, options.get("rate", 1000.0)?)?;
     println!(
         "## relay: {} users × {} devices, {} mutations/s for {} s",
         relay_options.users, relay_options.devices, relay_options.rate, relay_options.seconds
@@ -80,52 +86,20 @@ async fn relay(options: &Options) -> anyhow::Result<()> {
         ms(base.relay.p50),
         ms(base.relay.p99)
     );
-    let mut gateways = vec![("embedded gateway", false)];
+    let mut gateways = vec![Target::SyncHost {
+        through_pushpin: false,
+    }];
     if pushpin_installed() {
-        gateways.push(("Pushpin", true));
+        gateways.push(Target::SyncHost {
+            through_pushpin: true,
+        });
     } else {
         println!("Pushpin is not installed: no Pushpin run");
     }
-    for (name, through_pushpin) in gateways {
-        let host = start_host(through_pushpin)?;
-        let (cpu_before, started) = (cpu_split(&host), std::time::Instant::now());
-        let ours = relay::run(&host.gateway_url, &relay_options).await?;
-        let (cpu_after, wall) = (cpu_split(&host), started.elapsed());
-        print_summary(&format!("{name} relay"), &ours.relay, &base.relay);
-        print_summary(&format!("{name} ack"), &ours.ack, &base.ack);
-        println!(
-            "{name}: sent {} acked {} relays {}/{} (lost {}), connect retries {}, connections the gateway dropped {}",
-            ours.sent,
-            ours.ack.count,
-            ours.relays_received,
-            ours.relays_expected,
-            ours.relays_expected - ours.relays_received,
-            ours.connect_retries,
-            ours.dropped
-        );
-        let cores = |i: usize| (cpu_after[i] - cpu_before[i]).as_secs_f64() / wall.as_secs_f64();
-        println!(
-            "{name}: CPU over the run ({:.1} s, {} cores here): host {:.2} cores ({:.2} ms per mutation sent, connects included), Pushpin {:.2} cores, load generator {:.2} cores",
-            wall.as_secs_f64(),
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            cores(0),
-            (cpu_after[0] - cpu_before[0]).as_secs_f64() * 1000.0 / ours.sent.max(1) as f64,
-            cores(1),
-            cores(2)
-        );
+    for target in gateways {
+        relay::on(target, relay_options, base.relay, base.ack).await?;
     }
     Ok(())
-}
-
-/// CPU time used so far by the host, by its Pushpin (all processes; zero without one) and by this
-/// load generator.
-fn cpu_split(host: &Host) -> [Duration; 3] {
-    let tree = |pid: u32| procfs::tree(pid).into_iter().map(procfs::cpu_time).sum();
-    [
-        procfs::cpu_time(host.pid()),
-        host.pushpin_pid().map_or(Duration::ZERO, tree),
-        procfs::cpu_time(std::process::id()),
-    ]
 }
 
 async fn throughput(options: &Options) -> anyhow::Result<()> {
@@ -137,12 +111,15 @@ async fn throughput(options: &Options) -> anyhow::Result<()> {
         let base = throughput::sqlite_baseline(users, seconds.min(10.0))?;
         let ours = throughput::run(&host.gateway_url, users, window, seconds).await?;
         println!(
-            "{users} user(s): {:.0}/s ({} acked in {:.1} s) — ×{:.2} of baseline raw SQLite {:.0}/s",
+            "{users} user(s): {:.0}/s ({} acked, {} not applied, {} unanswered, in {:.1} s) — ×{:.2} of baseline raw SQLite {:.0}/s{}",
             ours.per_second(),
             ours.acked,
+            ours.not_applied,
+            ours.unanswered,
             ours.elapsed.as_secs_f64(),
             ratio(ours.per_second(), base.per_second()),
-            base.per_second()
+            base.per_second(),
+            ours.ends()
         );
     }
     Ok(())
@@ -284,11 +261,10 @@ async fn catch_up(options: &Options) -> anyhow::Result<()> {
     let changes: usize = options.get("changes", 10_000)?;
     let rounds: usize = options.get("rounds", 5)?;
     println!("## catch-up: a new device catching up {changes} changes, {rounds} rounds");
-    let host = start_host(false)?;
-    catch_up::populate(&host, "catcher", changes, 64).await;
-    let ours = catch_up::measure(&host, "catcher", changes, rounds).await?;
-    let base = catch_up::sqlite_baseline(&host, "catcher", rounds)?;
-    print_summary("SYNC_REQUEST → final SYNC_RESPONSE", &ours, &base);
+    let embedded = Target::SyncHost {
+        through_pushpin: false,
+    };
+    catch_up::on(embedded, changes, rounds).await?;
     Ok(())
 }
 
@@ -318,12 +294,19 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(scenario) = args.first() else {
         anyhow::bail!(
-            "usage: bench <relay|throughput|idle|instantiate|catch-up|all> [--option value]…"
+            "usage: bench <relay|throughput|idle|instantiate|catch-up|spin|all> [--option value]…"
         );
     };
     let options = Options::parse(&args[1..])?;
     println!("# mirubato-sync bench — {}", machine());
-    const SCENARIOS: [&str; 5] = ["relay", "throughput", "idle", "instantiate", "catch-up"];
+    const SCENARIOS: [&str; 6] = [
+        "relay",
+        "throughput",
+        "idle",
+        "instantiate",
+        "catch-up",
+        "spin",
+    ];
     let chosen: Vec<&str> = match scenario.as_str() {
         "all" => SCENARIOS.to_vec(),
         one if SCENARIOS.contains(&one) => vec![one],
@@ -335,7 +318,8 @@ async fn main() -> anyhow::Result<()> {
             "throughput" => throughput(&options).await?,
             "idle" => idle(&options).await?,
             "instantiate" => instantiate(&options).await?,
-            _ => catch_up(&options).await?,
+            "catch-up" => catch_up(&options).await?,
+            _ => spin::compare(&options).await?,
         }
     }
     Ok(())

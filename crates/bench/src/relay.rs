@@ -1,12 +1,14 @@
 //! Scenario `relay`: U users × D devices; one device per user sends mutations at a fixed rate, the
 //! others receive the relays. Measures send → relay-receive latency and send → ack latency.
 
-use crate::stats::{Summary, summarize};
+use crate::hosts::{Delta, Snapshot, Target};
+use crate::stats::{Summary, print_summary, summarize};
 use e2e::device::{Device, timestamp};
 use serde_json::json;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+#[derive(Clone, Copy)]
 pub struct RelayOptions {
     pub users: usize,
     pub devices: usize,
@@ -19,6 +21,8 @@ pub struct RelayResult {
     pub relay: Summary,
     pub ack: Summary,
     pub sent: usize,
+    /// `ERROR` replies to sent mutations (e.g. "Sync write failed"): not applied, never relayed.
+    pub errors: usize,
     pub relays_expected: usize,
     pub relays_received: usize,
     pub connect_retries: u32,
@@ -29,6 +33,11 @@ pub struct RelayResult {
 
 /// How long stragglers may take after the last send before they count as lost.
 const DRAIN: Duration = Duration::from_secs(5);
+
+/// A wait for the next frame that only the run's end (`stop_receiving`) cuts short: an overloaded
+/// host may leave a device without a frame for longer than the harness's per-frame deadline, and
+/// that is a result to report (late or lost), not a failure of the bench.
+const UNBOUNDED_WAIT: Duration = Duration::from_secs(3600);
 
 pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayResult> {
     let epoch = Instant::now();
@@ -69,17 +78,19 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
                 let mut latencies = Vec::with_capacity(planned);
                 let mut dropped = false;
                 while latencies.len() < planned {
-                    let frame =
-                        match tokio::time::timeout_at(stop_receiving.into(), receiver.try_recv())
-                            .await
-                        {
-                            Ok(Ok(frame)) => frame,
-                            Ok(Err(_)) => {
-                                dropped = true;
-                                break;
-                            }
-                            Err(_) => break,
-                        };
+                    let frame = match tokio::time::timeout_at(
+                        stop_receiving.into(),
+                        receiver.try_recv_any_within(UNBOUNDED_WAIT),
+                    )
+                    .await
+                    {
+                        Ok(Ok(frame)) => frame,
+                        Ok(Err(_)) => {
+                            dropped = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    };
                     if let Some(sent_ns) = frame["entry"]["sentNs"].as_u64() {
                         latencies.push(
                             epoch
@@ -97,9 +108,9 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
             let mut ticks = tokio::time::interval_at((start + offset).into(), interval);
             let mut in_flight = VecDeque::new();
             let mut acks = Vec::with_capacity(planned);
-            let mut sent = 0;
+            let (mut sent, mut errors) = (0, 0);
             let mut dropped = false;
-            while acks.len() < planned && !dropped {
+            while acks.len() + errors < planned && !dropped {
                 tokio::select! {
                     _ = ticks.tick(), if sent < planned => {
                         let frame = json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {
@@ -110,7 +121,7 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
                         dropped = sender.send_or_end(frame).await.is_err();
                         sent += 1;
                     }
-                    frame = tokio::time::timeout_at(stop_receiving.into(), sender.try_recv()) => {
+                    frame = tokio::time::timeout_at(stop_receiving.into(), sender.try_recv_any_within(UNBOUNDED_WAIT)) => {
                         let frame = match frame {
                             Ok(Ok(frame)) => frame,
                             Ok(Err(_)) => { dropped = true; continue; }
@@ -118,18 +129,22 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
                         };
                         if frame["type"] == "SYNC_RESPONSE" && let Some(at) = in_flight.pop_front() {
                             acks.push(at.elapsed());
+                        } else if frame["type"] == "ERROR" && in_flight.pop_front().is_some() {
+                            errors += 1;
                         }
                     }
                 }
             }
-            (sent, acks, sender, dropped)
+            (sent, errors, acks, sender, dropped)
         }));
     }
-    let (mut sent, mut ack_latencies, mut relay_latencies) = (0, Vec::new(), Vec::new());
+    let (mut sent, mut errors) = (0, 0);
+    let (mut ack_latencies, mut relay_latencies) = (Vec::new(), Vec::new());
     let (mut keep_open, mut dropped) = (Vec::new(), 0);
     for task in senders {
-        let (n, acks, device, ended) = task.await?;
+        let (n, failed, acks, device, ended) = task.await?;
         sent += n;
+        errors += failed;
         ack_latencies.extend(acks);
         keep_open.push(device);
         dropped += usize::from(ended);
@@ -145,9 +160,49 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
             .ok_or_else(|| anyhow::anyhow!("no relay arrived"))?,
         ack: summarize(&mut ack_latencies).ok_or_else(|| anyhow::anyhow!("no ack arrived"))?,
         sent,
-        relays_expected: sent * (options.devices - 1),
+        errors,
+        relays_expected: (sent - errors) * (options.devices - 1),
         relays_received,
         connect_retries,
         dropped,
     })
+}
+
+/// One run on a fresh host of `target`, printed beside the baseline's relay and ack latencies;
+/// returns it with what the host used.
+pub async fn on(
+    target: Target,
+    options: RelayOptions,
+    base_relay: Summary,
+    base_ack: Summary,
+) -> anyhow::Result<(RelayResult, Delta)> {
+    let name = target.label();
+    let host = target.start()?;
+    let before = Snapshot::take(&host);
+    let ours = run(&host.gateway_url, &options).await?;
+    let used = Snapshot::take(&host).since(&before, &host);
+    print_summary(&format!("{name} relay"), &ours.relay, &base_relay);
+    print_summary(&format!("{name} ack"), &ours.ack, &base_ack);
+    println!(
+        "{name}: sent {} acked {} ERROR replies {} relays {}/{} (lost {}), connect retries {}, connections the gateway dropped {}",
+        ours.sent,
+        ours.ack.count,
+        ours.errors,
+        ours.relays_received,
+        ours.relays_expected,
+        ours.relays_expected.saturating_sub(ours.relays_received),
+        ours.connect_retries,
+        ours.dropped
+    );
+    println!(
+        "{name}: CPU over the run ({:.1} s, {} cores here): host {:.2} cores ({:.2} ms per mutation sent, connects included), Pushpin {:.2} cores, load generator {:.2} cores",
+        used.wall.as_secs_f64(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        used.cores(used.host_cpu),
+        used.host_ms_per(ours.sent),
+        used.cores(used.pushpin_cpu),
+        used.cores(used.bench_cpu)
+    );
+    println!("{name}: {}", used.facts(ours.sent));
+    Ok((ours, used))
 }

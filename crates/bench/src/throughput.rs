@@ -2,12 +2,22 @@
 //! with every device keeping a window of mutations in flight. Baseline: the same rows written by
 //! raw SQLite, one transaction each, with the host's durability settings (WAL, synchronous=FULL).
 
+use crate::hosts::{Delta, Snapshot, Target};
+use crate::stats::ratio;
 use e2e::device::{Device, timestamp};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 pub struct ThroughputResult {
     pub acked: usize,
+    /// Mutations answered with anything but "Mutation applied" (an `ERROR` such as "Sync write
+    /// failed"): not counted in `acked`.
+    pub not_applied: usize,
+    /// Mutations with no reply [`DRAIN`] after the sending stopped, or whose connection ended.
+    pub unanswered: usize,
+    /// Devices whose connection ended before all their replies came, and the first one's reason.
+    pub ended: usize,
+    pub first_end: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -15,9 +25,24 @@ impl ThroughputResult {
     pub fn per_second(&self) -> f64 {
         self.acked as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// `; 3 connections ended early (first: …)`, or nothing.
+    pub fn ends(&self) -> String {
+        match &self.first_end {
+            Some(why) => format!(
+                "; {} connection(s) ended before their replies (first: {why})",
+                self.ended
+            ),
+            None => String::new(),
+        }
+    }
 }
 
-/// `users` devices (one per user), each with `window` mutations in flight, for `seconds`.
+/// How long devices wait for their last replies once the sending has stopped.
+const DRAIN: Duration = Duration::from_secs(15);
+
+/// `users` devices (one per user), each with `window` mutations in flight, for `seconds` (then
+/// at most [`DRAIN`] for the replies still due).
 pub async fn run(
     gateway: &str,
     users: usize,
@@ -34,6 +59,7 @@ pub async fn run(
     }
     let started = Instant::now();
     let stop = started + Duration::from_secs_f64(seconds);
+    let give_up = stop + DRAIN;
     let mut tasks = Vec::new();
     for (u, mut device) in devices.into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
@@ -41,34 +67,93 @@ pub async fn run(
                 json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "eventId": format!("tp{u}-{n}"),
                        "entry": {"id": format!("e{n}"), "duration": 1, "updatedAt": "2026-01-01T00:00:00.000Z"}})
             };
-            let (mut sent, mut acked) = (0, 0);
-            while sent < window {
-                device.send(frame(sent)).await;
+            let (mut sent, mut acked, mut not_applied) = (0, 0, 0);
+            let mut ended = None;
+            while sent < window && ended.is_none() {
+                ended = device.send_or_end(frame(sent)).await.err();
                 sent += 1;
             }
-            while acked < sent {
-                let reply = device.recv().await;
-                if reply["type"] != "SYNC_RESPONSE" {
-                    continue;
+            while acked + not_applied < sent && ended.is_none() {
+                let left = give_up.saturating_duration_since(Instant::now());
+                // Nothing within the time left (the rest is unanswered), or the connection ended.
+                let reply = match device.try_recv_any_within(left).await {
+                    Ok(reply) => reply,
+                    Err(_) if Instant::now() >= give_up => break,
+                    Err(why) => {
+                        ended = Some(why);
+                        break;
+                    }
+                };
+                match reply["type"].as_str() {
+                    _ if reply["replay"] == true => continue,
+                    Some("SYNC_RESPONSE") if reply["message"] == "Mutation applied" => acked += 1,
+                    Some("SYNC_RESPONSE" | "ERROR") => not_applied += 1,
+                    _ => continue,
                 }
-                assert_eq!(reply["message"], "Mutation applied", "{reply}");
-                acked += 1;
                 if Instant::now() < stop {
-                    device.send(frame(sent)).await;
+                    ended = device.send_or_end(frame(sent)).await.err();
                     sent += 1;
                 }
             }
-            acked
+            (acked, not_applied, sent - acked - not_applied, ended)
         }));
     }
-    let mut acked = 0;
+    let (mut acked, mut not_applied, mut unanswered) = (0, 0, 0);
+    let (mut ended, mut first_end) = (0, None);
     for task in tasks {
-        acked += task.await?;
+        let (done, failed, silent, end) = task.await?;
+        acked += done;
+        not_applied += failed;
+        unanswered += silent;
+        if let Some(why) = end {
+            ended += 1;
+            first_end.get_or_insert(why);
+        }
     }
     Ok(ThroughputResult {
         acked,
+        not_applied,
+        unanswered,
+        ended,
+        first_end,
         elapsed: started.elapsed(),
     })
+}
+
+/// [`run`] on a fresh host of `target`, printed beside the baseline's rate; returns it with what
+/// the host used.
+pub async fn on(
+    target: Target,
+    users: usize,
+    window: usize,
+    seconds: f64,
+    baseline_per_second: f64,
+) -> anyhow::Result<(ThroughputResult, Delta)> {
+    let name = target.label();
+    let host = target.start()?;
+    let before = Snapshot::take(&host);
+    let ours = run(&host.gateway_url, users, window, seconds).await?;
+    let used = Snapshot::take(&host).since(&before, &host);
+    println!(
+        "{name}: {users} user(s): {:.0}/s ({} acked, {} not applied, {} unanswered, in {:.1} s) — ×{:.2} of baseline raw SQLite {baseline_per_second:.0}/s{}",
+        ours.per_second(),
+        ours.acked,
+        ours.not_applied,
+        ours.unanswered,
+        ours.elapsed.as_secs_f64(),
+        ratio(ours.per_second(), baseline_per_second),
+        ours.ends(),
+    );
+    println!(
+        "{name}: CPU over the run ({:.1} s, connects included): host {:.2} cores ({:.2} ms per acked mutation), Pushpin {:.2} cores, load generator {:.2} cores",
+        used.wall.as_secs_f64(),
+        used.cores(used.host_cpu),
+        used.host_ms_per(ours.acked),
+        used.cores(used.pushpin_cpu),
+        used.cores(used.bench_cpu)
+    );
+    println!("{name}: {}", used.facts(ours.acked + ours.not_applied));
+    Ok((ours, used))
 }
 
 /// Raw SQLite: the coordinator's write per mutation (stream seq, entity upsert, idempotency key),
@@ -119,6 +204,10 @@ pub fn sqlite_baseline(users: usize, seconds: f64) -> anyhow::Result<ThroughputR
     }
     Ok(ThroughputResult {
         acked: n,
+        not_applied: 0,
+        unanswered: 0,
+        ended: 0,
+        first_end: None,
         elapsed: started.elapsed(),
     })
 }

@@ -112,12 +112,6 @@ impl RequestHost {
     }
 }
 
-/// A templated entry whose variables rendered it empty (or to a bare `http://`/`https://`) allows
-/// nothing and is dropped, as Spin drops it: an optional host can be an empty variable.
-pub fn renders_to_nothing(template: &str, rendered: &str) -> bool {
-    template.contains("{{") && matches!(rendered.trim(), "" | "http://" | "https://")
-}
-
 impl AllowedHosts {
     pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, AllowedHostError> {
         let entries: Vec<&str> = entries.into_iter().collect();

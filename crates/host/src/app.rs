@@ -1,7 +1,7 @@
 //! Loading an app: manifest → variables → per-component grants → composed, precompiled components
 //! ready to instantiate (`ProxyPre`) per request. Every mistake is reported here, at startup.
 
-use crate::allowed_hosts::{self, AllowedHosts};
+use crate::allowed_hosts::AllowedHosts;
 use crate::compose::{self, DependencyWasm};
 use crate::engine::CompileCache;
 use crate::key_value::{self, KeyValue};
@@ -123,12 +123,7 @@ impl App {
             let outbound = component
                 .allowed_outbound_hosts
                 .iter()
-                .map(|template| {
-                    let rendered = variables.render(template).map_err(anyhow::Error::msg)?;
-                    Ok((!allowed_hosts::renders_to_nothing(template, &rendered))
-                        .then_some(rendered))
-                })
-                .filter_map(Result::transpose)
+                .map(|template| variables.render(template).map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()
                 .and_then(|hosts| Ok(AllowedHosts::parse(hosts.iter().map(String::as_str))?))
                 .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;

@@ -20,5 +20,6 @@ pub fn link_denied_imports<T: 'static>(
         component,
         |name| name.starts_with(DENY_PREFIX),
         Refusal::Denied,
+        None,
     )
 }

@@ -5,8 +5,11 @@
 //! silently runs with less than its manifest asks for.
 
 mod dependencies;
+mod spin_id;
 
+use dependencies::DependencyNameError;
 pub use dependencies::{Capability, Dependency, DependencyName, DependencySource};
+use spin_id::{IdError, IdRule};
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -23,6 +26,21 @@ pub enum ManifestError {
     Parse { path: PathBuf, message: String },
     #[error("invalid manifest: {0}")]
     Invalid(String),
+    /// An identifier Spin refuses to read (see `spin_id`): `field` is where it is written.
+    #[error("invalid manifest: {field}: `{id}`: {problem}")]
+    Identifier {
+        field: String,
+        id: String,
+        problem: IdError,
+    },
+    /// A `[component.<id>.dependencies]` key Spin refuses to read; `field` names the key.
+    #[error(
+        "invalid manifest: {field}: {problem}; the key must be a plain name (`foo-bar`) or a WIT name (`ns:pkg`, `ns:pkg/interface`, optionally `@version`) of what the component imports"
+    )]
+    DependencyName {
+        field: String,
+        problem: DependencyNameError,
+    },
     #[error("unsupported manifest field `{field}`: {why}")]
     Unsupported { field: String, why: &'static str },
 }
@@ -280,29 +298,22 @@ fn unsupported_if(field: &str, present: bool) -> Result<(), ManifestError> {
     Ok(())
 }
 
-fn is_lower_snake(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.contains("__")
-        && !name.ends_with('_')
+/// Checks `id`, written at `field`, against `rule`.
+fn check_id(field: &str, id: &str, rule: IdRule) -> Result<(), ManifestError> {
+    rule.check(id)
+        .map_err(|problem| identifier_error(field, id, problem))
 }
 
-fn is_label(name: &str) -> bool {
-    let kebab = name.split('-').all(|w| {
-        !w.is_empty()
-            && w.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-    });
-    kebab || is_lower_snake(name)
+fn identifier_error(field: &str, id: &str, problem: IdError) -> ManifestError {
+    ManifestError::Identifier {
+        field: field.to_string(),
+        id: id.to_string(),
+        problem,
+    }
 }
 
 fn validate_variable(name: &str, decl: &VariableDecl) -> Result<(), ManifestError> {
-    if !is_lower_snake(name) {
-        return Err(ManifestError::Invalid(format!(
-            "variable name `{name}` must be lower_snake_case"
-        )));
-    }
+    check_id("variables", name, IdRule::LOWER_SNAKE)?;
     match (&decl.default, decl.required) {
         (Some(_), true) => Err(ManifestError::Invalid(format!(
             "variable `{name}` has both a default and required = true; choose one"
@@ -319,6 +330,7 @@ fn validate_component(
     component: &mut Component,
     app_variables: &BTreeMap<String, VariableDecl>,
 ) -> Result<(), ManifestError> {
+    check_id("component", id, IdRule::KEBAB)?;
     let field = |name: &str| format!("component.{id}.{name}");
     unsupported_if(&field("files"), component.files.is_some())?;
     unsupported_if(&field("exclude_files"), component.exclude_files.is_some())?;
@@ -335,12 +347,7 @@ fn validate_component(
         });
     }
     for (name, template) in &component.variables {
-        if !is_lower_snake(name) {
-            return Err(ManifestError::Invalid(format!(
-                "{}: `{name}` must be lower_snake_case",
-                field("variables")
-            )));
-        }
+        check_id(&field("variables"), name, IdRule::LOWER_SNAKE)?;
         for reference in crate::variables::template_references(template)
             .map_err(|e| ManifestError::Invalid(format!("{}.{name}: {e}", field("variables"))))?
         {
@@ -356,11 +363,9 @@ fn validate_component(
         ("key_value_stores", &component.key_value_stores),
         ("sqlite_databases", &component.sqlite_databases),
     ] {
-        if let Some(bad) = labels.iter().find(|l| !is_label(l)) {
-            return Err(ManifestError::Invalid(format!(
-                "{}: label `{bad}` must be kebab-case or snake_case",
-                field(list)
-            )));
+        for label in labels {
+            spin_id::check_label(label)
+                .map_err(|problem| identifier_error(&field(list), label, problem))?;
         }
     }
     component.resolved_dependencies = dependencies::parse_all(id, component)?;
@@ -387,6 +392,7 @@ fn validate_triggers(
                 why: "inline components are not supported; reference a [component.<id>] by id",
             });
         };
+        check_id(&format!("{field}.component"), component, IdRule::KEBAB)?;
         if !components.contains_key(component) {
             return Err(ManifestError::Invalid(format!(
                 "{field}.component: no component `{component}` in the manifest"

@@ -5,7 +5,8 @@
 //! instantiates.
 //!
 //! Functions are linked dynamically from the component's own import types, so one mechanism serves
-//! every interface and version.
+//! every interface and version. A [`Precheck`] may answer a call first with an error of its own
+//! choosing (the permission check Spin makes before an interface would do anything).
 
 use anyhow::{Context, bail};
 use wasmtime::component::types::{ComponentFunc, ComponentInstance, ComponentItem};
@@ -51,6 +52,17 @@ impl Refusal {
     }
 }
 
+/// An error case of the interface's error variant, chosen by a [`Precheck`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCase {
+    pub case: &'static str,
+    pub message: Option<String>,
+}
+
+/// Looks at a call about to be refused (the caller's store data, the interface, the function's
+/// export name and the arguments) and may answer it with an earlier error instead.
+pub type Precheck<T> = fn(&T, &str, &str, &[Val]) -> Option<ErrorCase>;
+
 /// The imports of `component`, with their types.
 pub fn imports(engine: &Engine, component: &Component) -> Vec<(String, ComponentItem)> {
     component
@@ -75,8 +87,9 @@ pub fn instance_resources(engine: &Engine, item: &ComponentItem) -> Vec<Resource
 }
 
 /// Links the import `name` (an interface of type `instance`) so that every function answers
-/// `refusal`. Resources in `foreign_resources` belong to another import that really provides
-/// them (e.g. `wasi:http/types`) and are only aliased here, so they are not redefined.
+/// `refusal`, unless `precheck` answers first. Resources in `foreign_resources` belong to another
+/// import that really provides them (e.g. `wasi:http/types`) and are only aliased here, so they
+/// are not redefined.
 pub fn link_instance<T: 'static>(
     linker: &mut Linker<T>,
     engine: &Engine,
@@ -84,15 +97,19 @@ pub fn link_instance<T: 'static>(
     instance: &ComponentInstance,
     foreign_resources: &[ResourceType],
     refusal: Refusal,
+    precheck: Option<Precheck<T>>,
 ) -> anyhow::Result<()> {
     let mut linked = linker.instance(name)?;
     for (export, export_item) in instance.exports(engine) {
         match export_item.ty {
             ComponentItem::ComponentFunc(_) => {
-                let function = format!("{name}#{export}");
-                let interface = name.to_string();
+                let call = Call {
+                    interface: name.to_string(),
+                    export: export.to_string(),
+                    refusal,
+                };
                 linked.func_new(export, move |store, ty, params, results| {
-                    refuse(store, &function, &interface, refusal, ty, params, results)
+                    refuse(store, &call, precheck, ty, params, results)
                         .map_err(wasmtime::Error::from_anyhow)
                 })?;
             }
@@ -105,13 +122,14 @@ pub fn link_instance<T: 'static>(
     Ok(())
 }
 
-/// Links every import of `component` that `select` picks, answering `refusal`.
+/// Links every import of `component` that `select` picks, answering `refusal` (after `precheck`).
 pub fn link_imports<T: 'static>(
     linker: &mut Linker<T>,
     engine: &Engine,
     component: &Component,
     select: impl Fn(&str) -> bool,
     refusal: Refusal,
+    precheck: Option<Precheck<T>>,
 ) -> anyhow::Result<()> {
     let imports = imports(engine, component);
     let foreign_resources: Vec<ResourceType> = imports
@@ -126,16 +144,36 @@ pub fn link_imports<T: 'static>(
         let ComponentItem::ComponentInstance(instance) = item else {
             bail!("import `{name}` is not an interface");
         };
-        link_instance(linker, engine, name, instance, &foreign_resources, refusal)?;
+        link_instance(
+            linker,
+            engine,
+            name,
+            instance,
+            &foreign_resources,
+            refusal,
+            precheck,
+        )?;
     }
     Ok(())
 }
 
+/// One refused function: where it is and how it is refused.
+struct Call {
+    interface: String,
+    export: String,
+    refusal: Refusal,
+}
+
+impl Call {
+    fn function(&self) -> String {
+        format!("{}#{}", self.interface, self.export)
+    }
+}
+
 fn refuse<T>(
     mut store: StoreContextMut<'_, T>,
-    function: &str,
-    interface: &str,
-    refusal: Refusal,
+    call: &Call,
+    precheck: Option<Precheck<T>>,
     ty: ComponentFunc,
     params: &[Val],
     results: &mut [Val],
@@ -147,16 +185,39 @@ fn refuse<T>(
             resource.resource_drop(&mut store)?;
         }
     }
+    let function = call.function();
     let Some(Type::Result(result)) = ty.results().next() else {
         bail!("{function} is refused and has no error result to report it with");
     };
     let error = result
         .err()
         .with_context(|| format!("{function} is refused and has no error type"))?;
-    results[0] = Val::Result(Err(Some(Box::new(error_value(
-        function, interface, refusal, &error,
-    )?))));
+    let earlier =
+        precheck.and_then(|check| check(store.data(), &call.interface, &call.export, params));
+    let value = match earlier {
+        Some(case) => case_value(&function, case, &error)?,
+        None => error_value(&function, &call.interface, call.refusal, &error)?,
+    };
+    results[0] = Val::Result(Err(Some(Box::new(value))));
     Ok(())
+}
+
+/// `case` as a value of the error type, which must have that case with (or without) a payload.
+fn case_value(function: &str, case: ErrorCase, error: &Type) -> anyhow::Result<Val> {
+    if let Type::Variant(variant) = error
+        && variant
+            .cases()
+            .any(|c| c.name == case.case && c.ty.is_some() == case.message.is_some())
+    {
+        return Ok(Val::Variant(
+            case.case.to_string(),
+            case.message.map(|m| Box::new(Val::String(m))),
+        ));
+    }
+    bail!(
+        "{function}: its error type has no case `{}` to answer with",
+        case.case
+    )
 }
 
 fn error_value(

@@ -90,6 +90,12 @@ impl InstanceState {
     }
 }
 
+impl crate::unavailable::OutboundGrant for InstanceState {
+    fn allowed_outbound_hosts(&self) -> &AllowedHosts {
+        &self.outbound.allowed
+    }
+}
+
 impl WasiView for InstanceState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

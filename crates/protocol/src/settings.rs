@@ -29,13 +29,19 @@ pub enum ConfigError {
 }
 
 /// The variables naming publish endpoints. Separate variables rather than one list: each must also
-/// be an `allowed_outbound_hosts` entry, and Spin renders one variable into exactly one entry
-/// (skipping it when empty).
+/// be an `allowed_outbound_hosts` entry, and Spin renders one variable into exactly one entry.
+/// Spin refuses an entry that renders empty (at load, from the defaults), so an unused one holds
+/// [`NO_GATEWAY`] instead.
 pub const PUBLISH_URL_VARIABLES: [&str; 3] = [
     "grip_publish_url",
-    "grip_publish_url_2",
-    "grip_publish_url_3",
+    "grip_publish_url_second",
+    "grip_publish_url_third",
 ];
+
+/// A publish-URL variable with this value names no gateway: a valid `allowed_outbound_hosts`
+/// entry (as Spin requires of every entry) whose host, under the reserved `.invalid` top-level
+/// domain (RFC 2606), never resolves.
+pub const NO_GATEWAY: &str = "http://none.invalid";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -43,8 +49,9 @@ pub struct Config {
     /// Browser origins allowed to connect; requests without `Origin` are always allowed.
     pub allowed_origins: Vec<String>,
     pub seq_base: u64,
-    /// Every gateway to publish to (`grip_publish_url`, then `grip_publish_url_2` and `_3` when
-    /// set): each Pushpin holds only its own clients, so several must each get every publish.
+    /// Every gateway to publish to (`grip_publish_url`, then `grip_publish_url_second` and `_third`
+    /// unless blank or [`NO_GATEWAY`]): each Pushpin holds only its own clients, so several must
+    /// each get every publish.
     pub grip_publish_urls: Vec<String>,
     /// Sent as `Authorization: Bearer` on publishes when set (Fanout's API token).
     pub grip_publish_token: String,
@@ -115,7 +122,7 @@ impl Config {
                 .iter()
                 .filter_map(|name| get(name))
                 .map(|url| url.trim().trim_end_matches('/').to_string())
-                .filter(|url| !url.is_empty())
+                .filter(|url| !url.is_empty() && url != NO_GATEWAY)
                 .collect(),
             grip_publish_token: get("grip_publish_token")
                 .unwrap_or_default()
@@ -201,10 +208,16 @@ mod tests {
     fn every_set_publish_url_is_published_to_in_order() {
         let c = config(&[
             ("grip_publish_url", "http://a:5561"),
-            ("grip_publish_url_2", " "),
-            ("grip_publish_url_3", "http://c:5561/"),
+            ("grip_publish_url_second", " "),
+            ("grip_publish_url_third", "http://c:5561/"),
         ]);
         assert_eq!(c.grip_publish_urls, ["http://a:5561", "http://c:5561"]);
+        let unused = config(&[
+            ("grip_publish_url", "http://a:5561"),
+            ("grip_publish_url_second", NO_GATEWAY),
+            ("grip_publish_url_third", "http://none.invalid/"),
+        ]);
+        assert_eq!(unused.grip_publish_urls, ["http://a:5561"]);
         assert!(
             config(&[("grip_publish_url", "")])
                 .grip_publish_urls

@@ -7,7 +7,8 @@
 //! (Spin 3.6 and 4), or per-dependency `inherit_configuration` (Spin 4 only); not both.
 //! Registry (`version`, `registry`, `package`) and `url` dependencies are not implemented.
 
-use super::{Component, ManifestError};
+use super::spin_id::{IdError, IdRule};
+use super::{Component, ManifestError, check_id};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -65,35 +66,76 @@ pub enum DependencyName {
     },
 }
 
-/// Lower kebab case, as WIT package and interface names and Spin's plain names are written.
-fn is_kebab(name: &str) -> bool {
-    !name.is_empty()
-        && name.split('-').all(|word| {
-            word.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        })
+/// Why a dependency key is not a name Spin reads (see `spin_id` for the identifier rule).
+#[derive(Debug, thiserror::Error)]
+pub enum DependencyNameError {
+    #[error("the plain name is not kebab-case: {0}")]
+    Plain(IdError),
+    #[error("no `:` between the WIT namespace and package")]
+    NoNamespace,
+    #[error("the WIT namespace `{name}` is not lower kebab-case: {problem}")]
+    Namespace { name: String, problem: IdError },
+    #[error("the WIT package `{name}` is not lower kebab-case: {problem}")]
+    Package { name: String, problem: IdError },
+    #[error("the interface `{name}` is not kebab-case: {problem}")]
+    Interface { name: String, problem: IdError },
+    #[error("the version `{version}` is not semver: {problem}")]
+    Version {
+        version: String,
+        problem: semver::Error,
+    },
 }
 
 impl DependencyName {
-    pub fn parse(key: &str) -> Option<Self> {
+    /// Reads a key as Spin does: without `:` or `/` it is a plain name, else a package name whose
+    /// namespace and package follow WIT's label rule and whose interface is a kebab id.
+    pub fn parse(key: &str) -> Result<Self, DependencyNameError> {
         if !key.contains([':', '/']) {
-            return is_kebab(key).then(|| Self::Plain(key.to_string()));
+            IdRule::KEBAB
+                .check(key)
+                .map_err(DependencyNameError::Plain)?;
+            return Ok(Self::Plain(key.to_string()));
         }
         let (name, version) = match key.split_once('@') {
-            Some((name, version)) => (name, Some(semver::Version::parse(version).ok()?)),
+            Some((name, version)) => {
+                let parsed = semver::Version::parse(version).map_err(|problem| {
+                    DependencyNameError::Version {
+                        version: version.to_string(),
+                        problem,
+                    }
+                })?;
+                (name, Some(parsed))
+            }
             None => (key, None),
         };
         let (package, interface) = match name.split_once('/') {
             Some((package, interface)) => (package, Some(interface)),
             None => (name, None),
         };
-        let (namespace, package_name) = package.split_once(':')?;
-        if !is_kebab(namespace) || !is_kebab(package_name) || !interface.is_none_or(is_kebab) {
-            return None;
+        let (namespace, package_name) = package
+            .split_once(':')
+            .ok_or(DependencyNameError::NoNamespace)?;
+        IdRule::LOWER_KEBAB
+            .check(namespace)
+            .map_err(|problem| DependencyNameError::Namespace {
+                name: namespace.to_string(),
+                problem,
+            })?;
+        IdRule::LOWER_KEBAB.check(package_name).map_err(|problem| {
+            DependencyNameError::Package {
+                name: package_name.to_string(),
+                problem,
+            }
+        })?;
+        if let Some(interface) = interface {
+            IdRule::KEBAB
+                .check(interface)
+                .map_err(|problem| DependencyNameError::Interface {
+                    name: interface.to_string(),
+                    problem,
+                })?;
         }
-        Some(Self::Package {
+        Ok(Self::Package {
             package: package.to_string(),
             interface: interface.map(str::to_string),
             version,
@@ -183,10 +225,9 @@ fn parse_one(
     value: &toml::Value,
     inherit_all: bool,
 ) -> Result<(Dependency, bool), ManifestError> {
-    let name = DependencyName::parse(key).ok_or_else(|| {
-        ManifestError::Invalid(format!(
-            "{field}: the key must be a plain name (`foo-bar`) or a WIT name (`ns:pkg`, `ns:pkg/interface`, optionally `@version`) of what the component imports"
-        ))
+    let name = DependencyName::parse(key).map_err(|problem| ManifestError::DependencyName {
+        field: field.to_string(),
+        problem,
     })?;
     let table = value.as_table().ok_or_else(|| ManifestError::Unsupported {
         field: field.to_string(),
@@ -209,7 +250,11 @@ fn parse_one(
         };
         match entry.as_str() {
             "path" => source = Some(DependencySource::Path(PathBuf::from(string()?))),
-            "component" => source = Some(DependencySource::AppComponent(string()?)),
+            "component" => {
+                let id = string()?;
+                check_id(&format!("{field}.component"), &id, IdRule::KEBAB)?;
+                source = Some(DependencySource::AppComponent(id));
+            }
             "export" => export = Some(string()?),
             "inherit_configuration" => {
                 inherits = parse_inherit(field, value)?;

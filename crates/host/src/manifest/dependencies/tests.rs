@@ -191,3 +191,116 @@ fn names_match_imports_as_spin_matches_them() {
         }
     }
 }
+
+/// The refusal of a dependency `key` (with a path source).
+fn key_refusal(key: &str) -> String {
+    refusal(&format!(
+        "[component.a.dependencies]\n\"{key}\" = {{ path = \"auth.wasm\" }}\n"
+    ))
+}
+
+#[test]
+fn keys_follow_spins_identifier_rules_part_by_part() {
+    // Spin reads a plain name and an interface as kebab ids, which may be UPPERCASE words.
+    for key in ["auth-client", "AUTH", "x:auth/AUTH", "x:auth/auth-v2@0.1.0"] {
+        assert!(
+            with(&format!(
+                "[component.a.dependencies]\n\"{key}\" = {{ path = \"auth.wasm\" }}\n"
+            ))
+            .is_ok(),
+            "{key}"
+        );
+    }
+    for (key, expected) in [
+        // Plain names.
+        (
+            "auth--client",
+            "the plain name is not kebab-case: '-'-separated words must not be empty",
+        ),
+        (
+            "auth-2",
+            "the plain name is not kebab-case: '-'-separated words must start with an ASCII letter; got '2'",
+        ),
+        (
+            "auth_client",
+            "the plain name is not kebab-case: words must be separated with '-', not '_'",
+        ),
+        (
+            "Auth",
+            "the plain name is not kebab-case: '-'-separated words must be all lowercase or all UPPERCASE; got `Auth`",
+        ),
+        (
+            "authé",
+            "the plain name is not kebab-case: '-'-separated words may contain only ASCII letters and digits; got 'é'",
+        ),
+        // Interfaces.
+        (
+            "x:auth/auth--v2",
+            "the interface `auth--v2` is not kebab-case: '-'-separated words must not be empty",
+        ),
+        (
+            "x:auth/auth-2",
+            "the interface `auth-2` is not kebab-case: '-'-separated words must start with an ASCII letter",
+        ),
+        (
+            "x:auth/auth_v2",
+            "the interface `auth_v2` is not kebab-case: words must be separated with '-', not '_'",
+        ),
+        (
+            "x:auth/Auth",
+            "the interface `Auth` is not kebab-case: '-'-separated words must be all lowercase or all UPPERCASE",
+        ),
+        (
+            "x:auth/",
+            "the interface `` is not kebab-case: must not be empty",
+        ),
+        // Namespaces and packages: lower kebab, as WIT labels are.
+        (
+            "X:auth/auth",
+            "the WIT namespace `X` is not lower kebab-case: must be all lowercase; got the UPPERCASE word `X`",
+        ),
+        (
+            "x:AUTH/auth",
+            "the WIT package `AUTH` is not lower kebab-case: must be all lowercase",
+        ),
+        (
+            "x:auth-2/auth",
+            "the WIT package `auth-2` is not lower kebab-case: '-'-separated words must start with an ASCII letter",
+        ),
+        (
+            "x:auth_2/auth",
+            "the WIT package `auth_2` is not lower kebab-case: words must be separated with '-', not '_'",
+        ),
+        (
+            "x:a:b/auth",
+            "the WIT package `a:b` is not lower kebab-case: '-'-separated words may contain only ASCII letters and digits; got ':'",
+        ),
+        ("auth/auth", "no `:` between the WIT namespace and package"),
+        ("x:auth/auth@latest", "the version `latest` is not semver"),
+    ] {
+        let error = key_refusal(key);
+        assert!(
+            error.contains(&format!("component.a.dependencies.\"{key}\": {expected}")),
+            "{key}: {error}"
+        );
+    }
+}
+
+#[test]
+fn a_component_reference_follows_spins_kebab_rule() {
+    for (id, expected) in [
+        ("Other", "must be all lowercase or all UPPERCASE"),
+        ("other_2", "words must be separated with '-', not '_'"),
+        ("other-2", "must start with an ASCII letter"),
+    ] {
+        let error = refusal(&format!(
+            "[component.a.dependencies]\n\"x:auth/auth\" = {{ component = \"{id}\" }}\n"
+        ));
+        assert!(
+            error.contains(&format!(
+                "component.a.dependencies.\"x:auth/auth\".component: `{id}`: "
+            )) && error.contains(expected),
+            "{id}: {error}"
+        );
+    }
+}
