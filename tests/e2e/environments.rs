@@ -159,6 +159,63 @@ fn outside_local_a_public_or_short_grip_key_stops_startup() {
         .unwrap();
 }
 
+/// `scripts/run` prints the development JWT secret, so anyone can sign a token for any user with
+/// it: outside `local` it must stop startup, and so must a secret too short to be one, current or
+/// previous. It used to start and serve (`/health` 200, and a token signed with it opened a socket).
+#[test]
+fn outside_local_a_public_or_short_jwt_secret_stops_startup() {
+    let public = protocol::jwt_secret::LOCAL_DEVELOPMENT_SECRET;
+    let long = "s".repeat(40);
+    for (environment, secret, previous, why) in [
+        (
+            "production",
+            public,
+            "",
+            "`jwt_secret` is the public local development secret",
+        ),
+        (
+            "staging",
+            public,
+            "",
+            "`jwt_secret` is the public local development secret",
+        ),
+        (
+            "staging",
+            long.as_str(),
+            public,
+            "`jwt_secret_previous` is the public local development secret",
+        ),
+        (
+            "production",
+            long.as_str(),
+            "only-16-bytes-ab",
+            "`jwt_secret_previous` is 16 bytes",
+        ),
+    ] {
+        let (status, stderr) = HostConfig::new(app_manifest())
+            .through_pushpin(false)
+            .env("SPIN_VARIABLE_ENVIRONMENT", environment)
+            .env("SPIN_VARIABLE_GRIP_KEY", &"k".repeat(32))
+            .env("SPIN_VARIABLE_JWT_SECRET", secret)
+            .env("SPIN_VARIABLE_JWT_SECRET_PREVIOUS", previous)
+            .run_until_exit_with_args(&["--no-gateway"])
+            .unwrap();
+        assert!(!status.success(), "{environment}: started");
+        assert!(stderr.contains(why), "{environment}: {stderr}");
+        assert!(!stderr.contains(public), "the secret was logged");
+        assert!(
+            !stderr.contains("only-16-bytes-ab"),
+            "the secret was logged"
+        );
+    }
+    // Locally the development secret is what scripts/run supplies.
+    HostConfig::new(app_manifest())
+        .through_pushpin(false)
+        .env("SPIN_VARIABLE_JWT_SECRET", public)
+        .start_with_args(&["--no-gateway"])
+        .unwrap();
+}
+
 /// A `seq_base` that is not a number used to fall back to 0: a migrated user's seqs would then
 /// restart below the original service's, and devices would skip everything until they passed it.
 #[test]

@@ -25,6 +25,7 @@ pub mod error_code;
 pub mod exact_integers;
 pub mod grip;
 pub mod grip_key;
+pub mod jwt_secret;
 pub mod server_frame;
 pub mod settings;
 pub mod timestamp;

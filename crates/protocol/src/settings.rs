@@ -3,6 +3,7 @@
 
 use crate::environment::{Environment, UnknownEnvironment, or_default};
 use crate::grip_key::{self, GripKeyError};
+use crate::jwt_secret::{self, JwtSecretError};
 
 /// Default `replay_window_seconds`: longer than the Mirubato client's 30-s "synced recently" rule
 /// (protocol.md §8) plus a margin for clock skew and relays still in flight when a device dropped.
@@ -20,6 +21,8 @@ pub enum ConfigError {
     Environment(#[from] UnknownEnvironment),
     #[error(transparent)]
     GripKey(#[from] GripKeyError),
+    #[error(transparent)]
+    JwtSecret(#[from] JwtSecretError),
     #[error("`{name}` must be a whole number{bound}, not `{value}`")]
     NotANumber {
         name: &'static str,
@@ -105,6 +108,9 @@ impl Config {
         }
         let grip_key = get("grip_key").unwrap_or_default();
         grip_key::check(&grip_key, environment)?;
+        for name in ["jwt_secret", "jwt_secret_previous"] {
+            jwt_secret::check(name, get(name).unwrap_or_default().trim(), environment)?;
+        }
         Ok(Self {
             environment,
             rate_limit_burst: number("rate_limit_burst", DEFAULT_RATE_LIMIT_BURST, " above 0", 1)?
@@ -261,6 +267,23 @@ mod tests {
         assert!(try_config(&[("rate_limit_burst", "0")]).is_err());
         assert!(try_config(&[("rate_limit_per_minute", "lots")]).is_err());
         assert!(try_config(&[("rate_limit_per_minute", "")]).is_ok());
+    }
+
+    #[test]
+    fn a_public_or_short_jwt_secret_is_a_configuration_error_outside_local() {
+        let public = crate::jwt_secret::LOCAL_DEVELOPMENT_SECRET;
+        assert!(try_config(&[("jwt_secret", public)]).is_ok());
+        for (environment, name, secret) in [
+            ("production", "jwt_secret", public),
+            ("staging", "jwt_secret_previous", public),
+            ("staging", "jwt_secret", "only-16-bytes-ab"),
+        ] {
+            let error = try_config(&[("environment", environment), (name, secret)]).unwrap_err();
+            assert!(
+                matches!(&error, ConfigError::JwtSecret(_)) && error.to_string().contains(name),
+                "{environment} {name}: {error}"
+            );
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Prints a Mirubato-shaped token for local development: `cargo run -q -p e2e --bin dev-token -- USER`.
 //! Signed with `SPIN_VARIABLE_JWT_SECRET`, or the public local-development secret `scripts/run` uses.
 
-const LOCAL_DEVELOPMENT_SECRET: &str = "mirubato-local-development-secret-not-for-production";
+use protocol::jwt_secret::LOCAL_DEVELOPMENT_SECRET;
 
 fn main() {
     let Some(user) = std::env::args().nth(1) else {
