@@ -164,3 +164,37 @@ fn an_outbound_host_entry_that_renders_empty_stops_startup() {
         &["allowed_outbound_hosts"],
     );
 }
+
+/// A host that hangs before serving, printing nothing, must fail the test that started it with the
+/// host's log, not block it: here its build command never ends. The harness used to check its
+/// deadline only after the host printed a line, so this test hung.
+#[test]
+fn a_host_that_hangs_silently_at_startup_fails_the_test_instead_of_blocking_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write_manifest(
+        dir.path(),
+        &format!(
+            "[[trigger.http]]\nroute = \"/x\"\ncomponent = \"x\"\n[component.x]\nsource = \"{}\"\n\
+             [component.x.build]\ncommand = \"sleep 600\"\n",
+            wasm("fixture_route_echo").display()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let error = HostConfig::new(manifest)
+        .through_pushpin(false)
+        .startup_deadline(std::time::Duration::from_secs(3))
+        .start_with_args(&["--build"])
+        .err()
+        .expect("a host whose build never ends cannot serve");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it waited {:?}",
+        started.elapsed()
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("printed no Serving line within 3s"),
+        "{error}"
+    );
+}

@@ -28,6 +28,9 @@ pub struct Device {
     pub welcome: Value,
     /// Frames that arrived while waiting for Pushpin's subscriptions, served first by `recv`.
     early: std::collections::VecDeque<Value>,
+    /// A close that arrived while the device waited for its subscriptions (an eviction can beat
+    /// the readiness marker): what the next read reports.
+    closed_early: Option<(u16, String)>,
     /// Readiness markers still on their way (Pushpin run) are skipped by `recv`.
     skip_markers: bool,
     /// Replay frames (`"replay": true`, sent after WELCOME: docs/delivery.md), set aside by `recv`
@@ -96,6 +99,7 @@ impl Device {
             socket,
             welcome: Value::Null,
             early: Default::default(),
+            closed_early: None,
             skip_markers: false,
             replayed: Vec::new(),
         };
@@ -172,11 +176,22 @@ impl Device {
                 .await
                 .unwrap();
             let wait = tokio::time::Instant::now() + Duration::from_millis(50);
-            while let Ok(Some(Ok(message))) =
-                tokio::time::timeout_at(wait, self.socket.next()).await
-            {
-                let Message::Text(text) = message else {
-                    continue;
+            while let Ok(next) = tokio::time::timeout_at(wait, self.socket.next()).await {
+                let text = match next {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(frame))) => {
+                        // Closed before its subscriptions showed (evicted at once, say): there
+                        // is nothing left to wait for; the test reads the close.
+                        self.closed_early = Some(frame.map_or((1005, String::new()), |frame| {
+                            (u16::from(frame.code), frame.reason.to_string())
+                        }));
+                        return;
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => {
+                        self.closed_early = Some((1006, String::new()));
+                        return;
+                    }
                 };
                 let frame: Value = serde_json::from_str(&text).expect("server frames are JSON");
                 if frame["type"] != "E2E_READY" {
@@ -271,6 +286,9 @@ impl Device {
         if let Some(frame) = self.early.pop_front() {
             return Ok(frame);
         }
+        if let Some(close) = &self.closed_early {
+            return Err(format!("closed: {close:?}"));
+        }
         loop {
             let message = self
                 .socket
@@ -311,6 +329,9 @@ impl Device {
 
     /// Like [`Device::closed`], for closes that are due later than [`FRAME_DEADLINE`].
     pub async fn closed_within(&mut self, deadline: Duration) -> (u16, String) {
+        if let Some(close) = self.closed_early.take() {
+            return close;
+        }
         let deadline = tokio::time::Instant::now() + deadline;
         loop {
             let next = tokio::time::timeout_at(deadline, self.socket.next())
@@ -338,6 +359,9 @@ impl Device {
     /// Sends PING and reads to its PONG: `None` when it came, the close code and reason when
     /// the server closed the connection first.
     pub async fn ping_or_close(&mut self) -> Option<(u16, String)> {
+        if let Some(close) = &self.closed_early {
+            return Some(close.clone());
+        }
         self.send(json!({"type": "PING", "timestamp": timestamp()}))
             .await;
         loop {

@@ -6,9 +6,10 @@
 
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The workspace root (this crate lives in `<root>/tests`).
@@ -86,6 +87,8 @@ pub struct HostConfig {
     /// Run the app on this real `spin` binary instead of sync-host (the Spin pass sets it for
     /// every host through `E2E_HOST=spin`).
     pub spin: Option<PathBuf>,
+    /// How long the host may take to serve (or, expected to refuse, to exit) before the test fails.
+    pub startup_deadline: Duration,
 }
 
 impl HostConfig {
@@ -98,7 +101,13 @@ impl HostConfig {
             default_gateway_address: false,
             current_dir: None,
             spin: spin::enabled().then(spin::binary),
+            startup_deadline: Duration::from_secs(120),
         }
+    }
+
+    pub fn startup_deadline(mut self, deadline: Duration) -> Self {
+        self.startup_deadline = deadline;
+        self
     }
 
     /// Runs the app on real Spin (`spin up` with the binary at `spin`) behind Pushpin.
@@ -156,6 +165,8 @@ impl HostConfig {
             return command;
         }
         let mut command = Command::new(host_binary());
+        // A process group of its own, so that what it starts (build commands) ends with it.
+        command.process_group(0);
         command.args(["up", "--listen", "127.0.0.1:0"]);
         if !extra.contains(&"--publish-listen") {
             command.args(["--publish-listen", "127.0.0.1:0"]);
@@ -224,22 +235,34 @@ impl HostConfig {
             .spawn()
             .with_context(|| format!("starting {}", self.host_name()))?;
         let stderr = collect(child.stderr.take().expect("piped"));
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
+        let lines = stdout_lines(child.stdout.take().expect("piped"));
         let (mut gateway_url, mut publish_url) = (String::new(), String::new());
         let mut metrics_url = None;
-        let deadline = Instant::now() + Duration::from_secs(120);
+        let deadline = Instant::now() + self.startup_deadline;
         loop {
-            line.clear();
-            // Blocks until the host prints a line or exits (EOF): an event, not a timed wait.
-            if stdout.read_line(&mut line)? == 0 {
-                let status = child.wait()?;
-                bail!(
-                    "{} exited ({status}) before serving:\n{}",
-                    self.host_name(),
-                    stderr.lock().unwrap()
-                );
-            }
+            // A line, the host's exit (EOF), or the deadline: a host that hangs silently fails
+            // the test with what it logged instead of blocking it.
+            let line = match lines.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => line,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait()?;
+                    bail!(
+                        "{} exited ({status}) before serving:\n{}",
+                        self.host_name(),
+                        stderr.lock().unwrap()
+                    );
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    stop_process(&mut child);
+                    bail!(
+                        "{} printed no Serving line within {:?}; its log:\n{}",
+                        self.host_name(),
+                        self.startup_deadline,
+                        tail(&stderr.lock().unwrap(), 200)
+                    );
+                }
+            };
             if let Some(rest) = line.trim().strip_prefix("Gateway ") {
                 gateway_url = rest.trim().to_string();
             }
@@ -255,7 +278,6 @@ impl HostConfig {
                     .next()
                     .unwrap_or_default()
                     .to_string();
-                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
                 let mut pushpin = None;
                 if let Some(ports) = &pushpin_ports {
                     let app_port: u16 = url
@@ -279,9 +301,6 @@ impl HostConfig {
                     stderr,
                     state,
                 });
-            }
-            if Instant::now() > deadline {
-                bail!("{} printed no Serving line", self.host_name());
             }
         }
     }
@@ -308,7 +327,10 @@ impl HostConfig {
         let output = child.wait_with_output()?;
         let _ = exited.send(());
         if watchdog.join().unwrap_or(false) {
-            bail!("sync-host was still running after a minute; it should have exited");
+            bail!(
+                "{} was still running after a minute; it should have exited",
+                self.host_name()
+            );
         }
         Ok((
             output.status,
@@ -335,16 +357,30 @@ impl HostConfig {
             let _ = stderr.read_to_string(&mut text);
             text
         });
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        // Each read returns on a line or at EOF (the host exited): events, not timed waits.
-        while stdout.read_line(&mut line)? > 0 {
-            if line.contains("Serving ") {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("sync-host started although it should have refused: {line}");
+        let lines = stdout_lines(child.stdout.take().expect("piped"));
+        let deadline = Instant::now() + self.startup_deadline;
+        loop {
+            match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains("Serving ") => {
+                    stop_process(&mut child);
+                    bail!(
+                        "{} started although it should have refused: {line}",
+                        self.host_name()
+                    );
+                }
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    stop_process(&mut child);
+                    let log = stderr.join().unwrap_or_default();
+                    bail!(
+                        "{} neither refused nor served within {:?}; its log:\n{}",
+                        self.host_name(),
+                        self.startup_deadline,
+                        tail(&log, 200)
+                    );
+                }
             }
-            line.clear();
         }
         let status = child.wait()?;
         let stderr = stderr.join().unwrap_or_default();
@@ -364,6 +400,42 @@ impl State {
             State::Kept(path) => path,
         }
     }
+}
+
+/// The lines `stdout` prints, as they come; the channel closes at EOF (the process exited). The
+/// reader keeps draining after the receiver is gone, so the process never blocks on a full pipe.
+fn stdout_lines(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = send.send(line);
+        }
+    });
+    lines
+}
+
+/// Sends `signal` to the process group `child` leads; whether it was delivered.
+fn signal_group(child: &Child, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .args(["--", &format!("-{}", child.id())])
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+/// Kills a process that overran its deadline, with its process group, and reaps it.
+fn stop_process(child: &mut Child) {
+    signal_group(child, "KILL");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The last `lines` lines of `text`.
+fn tail(text: &str, lines: usize) -> String {
+    let mut last: Vec<&str> = text.lines().rev().take(lines).collect();
+    last.reverse();
+    last.join("\n")
 }
 
 fn collect(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
@@ -497,29 +569,34 @@ impl Host {
     }
 
     /// Sends `signal` (e.g. "TERM") to the host process.
-    /// On Spin the whole process group: `spin up` runs the app in a child process
-    /// (`spin trigger http`), which a signal to `spin up` alone would leave running.
+    /// Sent to the host's whole process group (every host starts one of its own): `spin up` runs
+    /// the app in a child process (`spin trigger http`), and sync-host runs build commands, which
+    /// a signal to the host alone would leave running.
     pub fn signal(&self, signal: &str) {
         assert!(self.try_signal(signal), "kill -{signal} failed");
     }
 
     /// [`Host::signal`], saying whether it was delivered.
     fn try_signal(&self, signal: &str) -> bool {
-        let pid = self.child.id().to_string();
-        let target = match self.name {
-            "spin" => format!("-{pid}"),
-            _ => pid,
-        };
-        Command::new("kill")
-            .arg(format!("-{signal}"))
-            .args(["--", &target])
-            .status()
-            .is_ok_and(|status| status.success())
+        signal_group(&self.child, signal)
     }
 
-    /// Waits for the host to exit (after a signal), returning its status.
+    /// Waits for the host to exit (after a signal), returning its status; a host still running
+    /// after a minute is killed and the test fails with its log.
     pub fn wait(mut self) -> ExitStatus {
-        self.child.wait().expect("waiting for the host")
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the host") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within a minute; its log:\n{}",
+                self.name,
+                tail(&self.logs(), 200)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Kills the host (SIGKILL: no shutdown of any kind) and waits for it to be gone.
@@ -656,23 +733,30 @@ pub mod workload;
 static PUBLISH_URLS: std::sync::OnceLock<Mutex<std::collections::HashMap<String, String>>> =
     std::sync::OnceLock::new();
 
-/// Reads `child`'s piped stdout until a line contains `ready`, then drains the rest in the
-/// background so the child never blocks on a full pipe. Each read returns on a line or at EOF (the
-/// child exited): an event, not a timed wait. Fails, with what it printed, if it exits first.
+/// Reads `child`'s piped stdout until a line contains `ready`; the rest is drained in the
+/// background so the child never blocks on a full pipe. Fails, with what it printed, if it exits
+/// first or prints no such line within a minute (then it is killed).
 pub fn await_ready_line(child: &mut std::process::Child, ready: &str) -> anyhow::Result<()> {
-    let mut stdout = BufReader::new(child.stdout.take().context("stdout is not piped")?);
+    let lines = stdout_lines(child.stdout.take().context("stdout is not piped")?);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut printed = String::new();
-    let mut line = String::new();
-    while stdout.read_line(&mut line)? > 0 {
-        if line.contains(ready) {
-            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-            return Ok(());
+    loop {
+        match lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) if line.contains(ready) => return Ok(()),
+            Ok(line) => {
+                printed.push_str(&line);
+                printed.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait()?;
+                bail!("exited ({status}) before printing {ready:?}:\n{printed}")
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                stop_process(child);
+                bail!("printed no {ready:?} within a minute:\n{printed}")
+            }
         }
-        printed.push_str(&line);
-        line.clear();
     }
-    let status = child.wait()?;
-    bail!("exited ({status}) before printing {ready:?}:\n{printed}")
 }
 
 /// Makes devices connecting to `gateway_url` (a Pushpin) wait for their subscriptions by

@@ -51,7 +51,7 @@ pub(crate) fn translate_args(extra: &[&str]) -> Vec<String> {
 pub(crate) fn command(spin: &Path, manifest: &Path, state_dir: &Path) -> Command {
     let mut command = Command::new(spin);
     // Its own process group, so that the app's process (`spin up` runs it as a child, `spin trigger
-    // http`) is stopped with it: see `Host::signal`.
+    // http`) is stopped with it (`Host::signal`).
     command.process_group(0);
     command
         .arg("up")

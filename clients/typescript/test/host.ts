@@ -12,6 +12,9 @@ import { type SocketLike, SyncClient, type SyncClientOptions } from "../src/inde
 /** The repository root, from `clients/typescript/dist/test/`. */
 export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
 export const SECRET = "test-secret-0123456789abcdef-0123456789abcdef";
+/** How long a host may take to serve, and to exit when told to, before the test fails. */
+const START_DEADLINE_MS = 120_000;
+const STOP_DEADLINE_MS = 60_000;
 
 /** An HS256 token for `user`, as the Mirubato API signs them, valid for `seconds`. */
 export function token(user: string, seconds = 3600): string {
@@ -67,13 +70,25 @@ export class Host {
     );
     this.child = child;
     child.stderr!.on("data", (chunk) => (this.log += chunk));
+    // Its "Serving" line, its exit, or the deadline: a host that hangs fails the test with its
+    // log instead of blocking the run.
     await new Promise<void>((resolve, reject) => {
       let out = "";
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`sync-host printed no Serving line within ${START_DEADLINE_MS} ms:\n${this.log}`));
+      }, START_DEADLINE_MS);
       child.stdout!.on("data", (chunk) => {
         out += chunk;
-        if (out.includes("Serving ")) resolve();
+        if (out.includes("Serving ")) {
+          clearTimeout(timer);
+          resolve();
+        }
       });
-      child.once("exit", (code) => reject(new Error(`sync-host exited (${code}):\n${this.log}`)));
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`sync-host exited (${code}):\n${this.log}`));
+      });
     });
   }
 
@@ -91,7 +106,16 @@ export class Host {
     const child = this.child;
     this.child = null;
     if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
+    const exited = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`sync-host did not exit on ${signal} within ${STOP_DEADLINE_MS} ms:\n${this.log}`));
+      }, STOP_DEADLINE_MS);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     child.kill(signal);
     await exited;
   }
