@@ -621,8 +621,12 @@ export class SyncClient {
   }
 }
 
+/** Stops listening to a socket the client is done with. Its errors are still swallowed: closing a
+ * socket whose handshake has not finished fails it with an `error` event, which `ws` (an
+ * EventEmitter) throws when nothing listens. */
 function detach(socket: SocketLike): void {
-  socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+  socket.onopen = socket.onmessage = socket.onclose = null;
+  socket.onerror = () => {};
 }
 
 function numberOr<T>(value: unknown, fallback: T): number | T {
