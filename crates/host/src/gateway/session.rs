@@ -250,6 +250,15 @@ fn count_close(ending: &Ending) {
     metrics.gateway_sockets_open.dec();
 }
 
+/// When the next keep-alive request is due: `interval` after `idle_since`; never without one, or
+/// with one past what the clock holds (the app may ask for up to `u64::MAX` seconds).
+fn keep_alive_deadline(
+    idle_since: tokio::time::Instant,
+    interval: Option<Duration>,
+) -> Option<tokio::time::Instant> {
+    idle_since.checked_add(interval?)
+}
+
 /// What a reply's `Next` means for the socket; `None` to carry on.
 fn ending(next: Next) -> Option<Ending> {
     match next {
@@ -285,10 +294,10 @@ where
         let mut missed_pongs = 0u32;
         let mut idle_since = tokio::time::Instant::now();
         loop {
-            let keep_alive = self.state.keep_alive;
+            let keep_alive = keep_alive_deadline(idle_since, self.state.keep_alive);
             let keep_alive_due = async {
                 match keep_alive {
-                    Some(interval) => tokio::time::sleep_until(idle_since + interval).await,
+                    Some(due) => tokio::time::sleep_until(due).await,
                     None => std::future::pending().await,
                 }
             };

@@ -73,6 +73,11 @@ struct Harness {
 
 /// A running session whose socket buffers hold `buffer` bytes each way.
 async fn start(buffer: usize) -> Harness {
+    start_after(buffer, None).await
+}
+
+/// A running session, after the app's reply to OPEN (its headers and events) if given.
+async fn start_after(buffer: usize, open: Option<AppReply>) -> Harness {
     let (server_io, client_io) = tokio::io::duplex(buffer);
     let socket = WebSocketStream::from_raw_socket(
         server_io,
@@ -86,7 +91,7 @@ async fn start(buffer: usize) -> Harness {
     hub.subscribe(CONNECTION, CHANNEL, &[], outbox.clone());
     let closes = outbox.closes.clone();
     let app = Arc::new(FakeApp::default());
-    let state = ConnectionState {
+    let mut state = ConnectionState {
         context: ConnectionContext {
             id: CONNECTION.into(),
             path_and_query: "/sync/ws".into(),
@@ -97,6 +102,11 @@ async fn start(buffer: usize) -> Harness {
         keep_alive: None,
         outbox,
     };
+    let (mut pending, mut next) = (Vec::new(), Next::Continue);
+    if let Some(open) = open {
+        let events = open.events().unwrap().unwrap();
+        next = state.apply(&hub, &open, events, &mut pending);
+    }
     let session = Session {
         socket,
         state,
@@ -105,7 +115,7 @@ async fn start(buffer: usize) -> Harness {
         hub: hub.clone(),
         ping_interval: Duration::from_secs(30),
     };
-    let session = tokio::spawn(session.run(Vec::new(), Next::Continue));
+    let session = tokio::spawn(session.run(pending, next));
     Harness {
         client,
         hub,
@@ -232,4 +242,167 @@ async fn frames_already_received_go_to_the_app_in_one_request() {
             vec![EventKind::Close]
         ]
     );
+}
+
+/// Found with the `Keep-Alive-Interval` properties (the header is read as any `u64`): the session
+/// added the interval to its idle clock, which panics past what an `Instant` holds, so an app
+/// asking for `u64::MAX` seconds killed the connection's task (with no DISCONNECT to the app and
+/// the connection left in the hub). Such an interval now means no keep-alive.
+#[tokio::test(start_paused = true)]
+async fn a_keep_alive_interval_beyond_any_clock_means_none() {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(ws_events::CONTENT_TYPE),
+    );
+    headers.insert(
+        "keep-alive-interval",
+        HeaderValue::from_static("18446744073709551615"),
+    );
+    let open = AppReply {
+        status: 200,
+        headers,
+        body: ws_events::encode(&[Event::new(EventKind::Open)]).into(),
+    };
+    let mut harness = start_after(64 * 1024, Some(open)).await;
+    harness.client.send(Message::text("hello")).await.unwrap();
+    let reply = harness.client.next().await;
+    assert!(
+        matches!(&reply, Some(Ok(m)) if *m == Message::text("echo:hello")),
+        "{reply:?}"
+    );
+    harness.client.send(Message::Close(None)).await.unwrap();
+    while harness.client.next().await.is_some() {}
+    harness.session.await.expect("the session panicked");
+    assert_eq!(harness.hub.subscriber_count(CHANNEL), 0);
+}
+
+mod props {
+    //! Property tests (issue 21): what a session makes of the app's replies.
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use protocol::grip::ControlMessage;
+
+    fn state() -> ConnectionState {
+        let (outbox, _inbox) = hub::connection_queues();
+        ConnectionState {
+            context: ConnectionContext {
+                id: CONNECTION.into(),
+                path_and_query: "/sync/ws".into(),
+                handshake: HeaderMap::new(),
+                peer: "127.0.0.1:1".parse().unwrap(),
+            },
+            meta: BTreeMap::new(),
+            keep_alive: None,
+            outbox,
+        }
+    }
+
+    fn reply(headers: &[(&'static str, String)]) -> AppReply {
+        let mut map = HeaderMap::new();
+        map.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(ws_events::CONTENT_TYPE),
+        );
+        for (name, value) in headers {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        AppReply {
+            status: 200,
+            headers: map,
+            body: Default::default(),
+        }
+    }
+
+    fn event() -> impl Strategy<Value = Event> {
+        let kind = proptest::sample::select(vec![
+            EventKind::Open,
+            EventKind::Text,
+            EventKind::Binary,
+            EventKind::Ping,
+            EventKind::Pong,
+            EventKind::Close,
+            EventKind::Disconnect,
+        ]);
+        let content = prop_oneof![
+            vec(any::<u8>(), 0..12),
+            (
+                proptest::sample::select(vec!["m:", "c:", ""]),
+                vec(any::<u8>(), 0..12)
+            )
+                .prop_map(|(prefix, rest)| [prefix.as_bytes(), &rest].concat()),
+            Just(
+                ControlMessage::SetMeta {
+                    name: "Color".into(),
+                    value: "blue".into()
+                }
+                .to_event()
+                .content
+            ),
+        ];
+        (kind, content).prop_map(|(kind, content)| Event { kind, content })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any `Keep-Alive-Interval` the app sends (whole seconds, up to `u64::MAX`) is kept at
+        /// one second at least, and the session's next keep-alive time never overflows the
+        /// clock: too far to reach is never.
+        #[test]
+        fn prop_keep_alive_intervals_never_overflow_the_clock(seconds in prop_oneof![0u64..100, any::<u64>(), Just(u64::MAX)]) {
+            let hub = Hub::default();
+            let mut state = state();
+            let next = state.apply(&hub, &reply(&[("keep-alive-interval", seconds.to_string())]), Vec::new(), &mut Vec::new());
+            prop_assert_eq!(next, Next::Continue);
+            let interval = state.keep_alive.unwrap();
+            prop_assert_eq!(interval, Duration::from_secs(seconds.max(1)));
+            let now = Instant::now();
+            prop_assert_eq!(keep_alive_deadline(now, state.keep_alive), now.checked_add(interval));
+            prop_assert_eq!(keep_alive_deadline(now, None), None);
+        }
+
+        /// A reply's events become what the client gets, in order, up to the first CLOSE (its
+        /// code and reason, 1000 without one) or DISCONNECT: `m:` messages as text (lossy when
+        /// not UTF-8) or binary with the prefix removed, PING and PONG with their content; OPEN,
+        /// control messages and unprefixed messages send nothing.
+        #[test]
+        fn prop_reply_events_reach_the_client_in_order(events in vec(event(), 0..10)) {
+            let hub = Hub::default();
+            let mut state = state();
+            let mut outgoing = Vec::new();
+            let next = state.apply(&hub, &reply(&[]), events.clone(), &mut outgoing);
+            let mut expected = Vec::new();
+            let mut expected_next = Next::Continue;
+            for event in &events {
+                let message = event.content.strip_prefix(b"m:");
+                match event.kind {
+                    EventKind::Text => if let Some(m) = message {
+                        expected.push(Message::text(String::from_utf8_lossy(m).into_owned()));
+                    },
+                    EventKind::Binary => if let Some(m) = message {
+                        expected.push(Message::binary(m.to_vec()));
+                    },
+                    EventKind::Ping => expected.push(Message::Ping(event.content.clone().into())),
+                    EventKind::Pong => expected.push(Message::Pong(event.content.clone().into())),
+                    EventKind::Close => {
+                        let (code, reason) = match event.content.as_slice() {
+                            [high, low, reason @ ..] => (u16::from_be_bytes([*high, *low]), String::from_utf8_lossy(reason).into_owned()),
+                            _ => (1000, String::new()),
+                        };
+                        expected_next = Next::Close(code, reason);
+                        break;
+                    }
+                    EventKind::Disconnect => {
+                        expected_next = Next::Drop;
+                        break;
+                    }
+                    EventKind::Open => {}
+                }
+            }
+            prop_assert_eq!(outgoing, expected);
+            prop_assert_eq!(next, expected_next);
+        }
+    }
 }
