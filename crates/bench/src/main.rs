@@ -1,7 +1,8 @@
 //! `cargo run --release -p bench -- <scenario> [--option value]…` — scenarios `relay`,
 //! `throughput`, `idle`, `instantiate`, `catch-up`, `spin` (the app on real Spin against
-//! sync-host, both behind Pushpin), or `all`. Every figure is printed beside a baseline measured in
-//! the same run. Loads are bounded in count and time and use loopback only.
+//! sync-host, both behind Pushpin), or `all`; and `soak` (30 min by default, not in `all`). Every
+//! figure is printed beside a baseline measured in the same run. Loads are bounded in count and
+//! time and use loopback only.
 //! Needs the components and host built (`scripts/build-components`,
 //! `cargo build --release -p sync-host`); runs through Pushpin too where it is installed.
 
@@ -12,6 +13,7 @@ mod idle;
 mod instantiate;
 mod procfs;
 mod relay;
+mod soak;
 mod spin;
 mod stats;
 mod throughput;
@@ -268,6 +270,21 @@ async fn catch_up(options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `bench soak`: 1,000 sockets for 30 min by default (`--minutes N` to shorten).
+async fn soak(options: &Options) -> anyhow::Result<()> {
+    soak::run(soak::SoakOptions {
+        minutes: options.get("minutes", 30)?,
+        users: options.get("users", 200)?,
+        devices: options.get("devices", 5)?,
+        rate: options.get("rate", 200.0)?,
+        reconnect_percent: options.get("reconnect-percent", 5.0)?,
+        extra_catch_ups: options.get("catch-ups", 10.0)?,
+        offline: Duration::from_secs_f64(options.get("offline-seconds", 2.0)?),
+        window_minutes: options.get("window-minutes", 5)?,
+    })
+    .await
+}
+
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let memory = std::fs::read_to_string("/proc/meminfo")
@@ -294,7 +311,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(scenario) = args.first() else {
         anyhow::bail!(
-            "usage: bench <relay|throughput|idle|instantiate|catch-up|spin|all> [--option value]…"
+            "usage: bench <relay|throughput|idle|instantiate|catch-up|spin|all|soak> [--option value]…"
         );
     };
     let options = Options::parse(&args[1..])?;
@@ -309,6 +326,8 @@ async fn main() -> anyhow::Result<()> {
     ];
     let chosen: Vec<&str> = match scenario.as_str() {
         "all" => SCENARIOS.to_vec(),
+        // Long (30 min by default): only when asked for.
+        "soak" => return soak(&options).await,
         one if SCENARIOS.contains(&one) => vec![one],
         unknown => anyhow::bail!("unknown scenario {unknown:?}"),
     };

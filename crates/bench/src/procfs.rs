@@ -4,10 +4,16 @@ use std::time::Duration;
 
 /// Resident set size of `pid` in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// A `kB` field of /proc/<pid>/status in KiB: `VmRSS`, or its parts `RssAnon` (heap, stacks) and
+/// `RssFile` (mapped files: an mmap'ed database counts here, once per mapping).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
@@ -34,6 +40,44 @@ pub fn tree(pid: u32) -> Vec<u32> {
         i += 1;
     }
     found
+}
+
+/// Open file descriptors of `pid` (entries of /proc/<pid>/fd) by kind.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fds {
+    pub total: usize,
+    pub sockets: usize,
+    /// Paths: the database, its WAL and shared memory, logs…
+    pub files: usize,
+    /// Pipes, eventfds, epoll and other anonymous inodes.
+    pub other: usize,
+}
+
+pub fn open_fds(pid: u32) -> Fds {
+    let mut fds = Fds::default();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        fds.total += 1;
+        match std::fs::read_link(entry.path()) {
+            Ok(target) if target.starts_with("/") => fds.files += 1,
+            Ok(target) if target.to_string_lossy().starts_with("socket:") => fds.sockets += 1,
+            _ => fds.other += 1,
+        }
+    }
+    fds
+}
+
+/// Threads of `pid`.
+pub fn threads(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn tree_rss_kib(pid: u32) -> u64 {

@@ -37,36 +37,48 @@ const DRAIN: Duration = Duration::from_secs(5);
 /// A wait for the next frame that only the run's end (`stop_receiving`) cuts short: an overloaded
 /// host may leave a device without a frame for longer than the harness's per-frame deadline, and
 /// that is a result to report (late or lost), not a failure of the bench.
-const UNBOUNDED_WAIT: Duration = Duration::from_secs(3600);
+pub const UNBOUNDED_WAIT: Duration = Duration::from_secs(3600);
 
-pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayResult> {
-    let epoch = Instant::now();
-    let per_user_rate = options.rate / options.users as f64;
-    let planned = (per_user_rate * options.seconds).round() as usize;
-    let interval = Duration::from_secs_f64(1.0 / per_user_rate);
-    // Connect everyone first (bounded concurrency: one task per user, its devices in turn).
+/// Connects `devices` devices for each of `users` users named `{prefix}{u}`, with bounded
+/// concurrency (one task per user, its devices in turn); returns them by user, with the connect
+/// retries they took.
+pub async fn connect_users(
+    gateway: &str,
+    prefix: &str,
+    users: usize,
+    devices: usize,
+) -> anyhow::Result<(Vec<Vec<Device>>, u32)> {
     let mut connecting = Vec::new();
-    for u in 0..options.users {
-        let (gateway, devices) = (gateway.to_string(), options.devices);
+    for u in 0..users {
+        let (gateway, user) = (gateway.to_string(), format!("{prefix}{u}"));
         connecting.push(tokio::spawn(async move {
             let mut connected = Vec::new();
             let mut retries = 0;
             for _ in 0..devices {
-                let (device, attempts) =
-                    Device::connect_with_retry(&gateway, &format!("bench{u}"), 12).await;
+                let (device, attempts) = Device::connect_with_retry(&gateway, &user, 12).await;
                 retries += attempts - 1;
                 connected.push(device);
             }
             (connected, retries)
         }));
     }
-    let mut users = Vec::new();
+    let mut by_user = Vec::new();
     let mut connect_retries = 0;
     for task in connecting {
         let (devices, retries) = task.await?;
         connect_retries += retries;
-        users.push(devices);
+        by_user.push(devices);
     }
+    Ok((by_user, connect_retries))
+}
+
+pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayResult> {
+    let epoch = Instant::now();
+    let per_user_rate = options.rate / options.users as f64;
+    let planned = (per_user_rate * options.seconds).round() as usize;
+    let interval = Duration::from_secs_f64(1.0 / per_user_rate);
+    let (users, connect_retries) =
+        connect_users(gateway, "bench", options.users, options.devices).await?;
     let start = Instant::now() + Duration::from_millis(200);
     let stop_receiving = start + Duration::from_secs_f64(options.seconds) + DRAIN;
     let mut senders = Vec::new();

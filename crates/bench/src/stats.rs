@@ -28,6 +28,21 @@ pub fn summarize(samples: &mut [Duration]) -> Option<Summary> {
     })
 }
 
+/// Least-squares slope of `y` over `x` for `points` (x, y); `None` with fewer than two distinct x.
+pub fn slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let spread: f64 = points.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    (spread > 0.0).then(|| {
+        points
+            .iter()
+            .map(|p| (p.0 - mean_x) * (p.1 - mean_y))
+            .sum::<f64>()
+            / spread
+    })
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -81,6 +96,16 @@ mod tests {
         assert_eq!(summarize(&mut []), None);
         let one = summarize(&mut [Duration::from_millis(7)]).unwrap();
         assert_eq!(one.p50, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn least_squares_slope() {
+        let line: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 3.0 * x as f64 + 7.0)).collect();
+        assert!((slope(&line).unwrap() - 3.0).abs() < 1e-9);
+        let noisy = [(0.0, 1.0), (1.0, 3.0), (2.0, 2.0), (3.0, 4.0)];
+        assert!((slope(&noisy).unwrap() - 0.8).abs() < 1e-9);
+        assert_eq!(slope(&[(1.0, 5.0)]), None);
+        assert_eq!(slope(&[]), None);
     }
 
     #[test]
