@@ -70,12 +70,6 @@ fn stored_seq_of(cluster: &Cluster, user: &str, id: &str) -> Option<u64> {
     .ok()
 }
 
-/// Connects as the Mirubato client does: a handshake Pushpin answers 502 (its upstream connection
-/// to the instance failed; seen with Spin behind it) is tried again after a backoff.
-async fn connect(gateway: &str, user: &str) -> Device {
-    Device::connect_with_retry(gateway, user, 10).await.0
-}
-
 /// Reads until the relay of entry `id` arrives; returns its seq.
 async fn relay_of(device: &mut Device, id: &str) -> u64 {
     loop {
@@ -93,8 +87,8 @@ async fn relays_cross_instances_and_pushpins_and_seqs_stay_dense_in_commit_order
     // Pushpin 0 serves from instance 0 (then 1); Pushpin 1 from instance 1 (then 0). Each
     // instance publishes to both Pushpins.
     let cluster = Cluster::start(2, &[&[0, 1], &[1, 0]], &UNLIMITED);
-    let mut on_first = connect(&cluster.gateways[0], "alice").await;
-    let mut on_second = connect(&cluster.gateways[1], "alice").await;
+    let mut on_first = Device::connect(&cluster.gateways[0], "alice").await;
+    let mut on_second = Device::connect(&cluster.gateways[1], "alice").await;
     let served = |n| cluster.ws_requests(n);
     let before = (served(0), served(1));
 
@@ -115,7 +109,7 @@ async fn relays_cross_instances_and_pushpins_and_seqs_stay_dense_in_commit_order
     for n in 0..4 {
         let gateway = cluster.gateways[n % 2].clone();
         writers.push(tokio::spawn(async move {
-            let mut device = connect(&gateway, "alice").await;
+            let mut device = Device::connect(&gateway, "alice").await;
             let mut acks = Vec::new();
             for window in 0..5 {
                 let ids: Vec<String> = (0..5).map(|k| format!("d{n}-{window}-{k}")).collect();
@@ -160,7 +154,7 @@ async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry
         let user = format!("user{}", n % 2);
         let (gateway, acked, enough) = (gateway.clone(), acked.clone(), enough.clone());
         writers.push(tokio::spawn(async move {
-            let mut device = connect(&gateway, &user).await;
+            let mut device = Device::connect(&gateway, &user).await;
             let mut acks: Vec<(String, u64)> = Vec::new();
             let mut reconnects = 0;
             let mut after_reconnect = 0;
@@ -263,7 +257,7 @@ async fn the_rate_limit_and_the_connection_cap_hold_across_instances() {
     // Four devices, two per instance, send 10 PINGs each at once: 40 frames against a burst of 14.
     let mut devices = Vec::new();
     for n in 0..4 {
-        devices.push(connect(&cluster.gateways[n % 2], "limited").await);
+        devices.push(Device::connect(&cluster.gateways[n % 2], "limited").await);
     }
     let started = Instant::now();
     let mut senders = Vec::new();

@@ -121,13 +121,23 @@ impl Device {
     /// (honouring `retryAfter` when given). Returns the device and the attempts it took; panics
     /// after `max_attempts` or on any other refusal.
     pub async fn connect_with_retry(gateway: &str, user: &str, max_attempts: u32) -> (Device, u32) {
+        Device::connect_retrying(gateway, user, max_attempts, true).await
+    }
+
+    /// [`Device::connect_with_retry`]; a 429 is retried only when `rate_limited_too`.
+    async fn connect_retrying(
+        gateway: &str,
+        user: &str,
+        max_attempts: u32,
+        rate_limited_too: bool,
+    ) -> (Device, u32) {
         let token = token(user, 3600);
         let mut backoff_ms = 50u64;
         let mut last = String::new();
         for attempt in 1..=max_attempts {
             let wait_ms = match Device::attempt(gateway, user, &token, None).await {
                 Attempt::Connected(device) => return (*device, attempt),
-                Attempt::Refused(refusal) if refusal.status == 429 => {
+                Attempt::Refused(refusal) if refusal.status == 429 && rate_limited_too => {
                     last = format!("{refusal:?}");
                     refusal.body["retryAfter"]
                         .as_u64()
@@ -152,10 +162,11 @@ impl Device {
         panic!("{user}: not connected after {max_attempts} attempts; last: {last}");
     }
 
+    /// Connects, trying again as the Mirubato client does when the handshake fails in transport or
+    /// the gateway answers 502/503 (Pushpin does when its upstream connection to the app breaks,
+    /// seen with Spin behind it); any other refusal panics.
     pub async fn connect(gateway: &str, user: &str) -> Device {
-        Device::try_connect(gateway, user, &token(user, 3600), None)
-            .await
-            .unwrap_or_else(|r| panic!("refused: {r:?}"))
+        Device::connect_retrying(gateway, user, 5, false).await.0
     }
 
     /// Pushpin registers a new connection's subscriptions after the client has its 101 (its
