@@ -145,23 +145,7 @@ mod tests {
         prop_oneof![
             Just("application/json".to_string()),
             Just("text/plain; x=application/websocket-events".to_string()),
-            (any::<proptest::sample::Index>(), "[a-z/ \\-.]", 0u8..3).prop_filter_map(
-                "same type",
-                |(at, c, how)| {
-                    let mut chars: Vec<char> = ws_events::CONTENT_TYPE.chars().collect();
-                    let at = at.index(chars.len());
-                    let c = c.chars().next().unwrap_or('x');
-                    match how {
-                        0 => chars[at] = c,
-                        1 => chars.insert(at, c),
-                        _ => {
-                            chars.remove(at);
-                        }
-                    }
-                    let other: String = chars.into_iter().collect();
-                    (!other.trim().eq_ignore_ascii_case(ws_events::CONTENT_TYPE)).then_some(other)
-                },
-            ),
+            super::super::near_miss::near_miss(ws_events::CONTENT_TYPE, "[a-z/ \\-.]"),
         ]
     }
 

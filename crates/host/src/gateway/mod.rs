@@ -16,6 +16,8 @@
 mod app_client;
 mod headers;
 mod hub;
+#[cfg(test)]
+mod near_miss;
 mod publish;
 mod session;
 mod writer;
@@ -441,24 +443,6 @@ mod tests {
         })
     }
 
-    /// A token one edit away from `token` (never equal to it, in any case).
-    fn near_miss(token: &'static str) -> impl Strategy<Value = String> {
-        (any::<Index>(), "[a-z \\-]", 0u8..3).prop_filter_map("same token", move |(at, c, how)| {
-            let mut chars: Vec<char> = token.chars().collect();
-            let at = at.index(chars.len());
-            let c = c.chars().next().unwrap_or('x');
-            match how {
-                0 => chars[at] = c,
-                1 => chars.insert(at, c),
-                _ => {
-                    chars.remove(at);
-                }
-            }
-            let miss: String = chars.into_iter().collect();
-            (!miss.trim().eq_ignore_ascii_case(token)).then_some(miss)
-        })
-    }
-
     fn base64_key() -> impl Strategy<Value = String> {
         "[A-Za-z0-9+/]{22}=="
     }
@@ -487,8 +471,8 @@ mod tests {
             connection in list_with("upgrade"),
             key in base64_key(),
             others in other_headers(),
-            upgrade_miss in near_miss("websocket"),
-            connection_miss in near_miss("upgrade"),
+            upgrade_miss in super::near_miss::near_miss("websocket", "[a-z \\-]"),
+            connection_miss in super::near_miss::near_miss("upgrade", "[a-z \\-]"),
             which in 0u8..5,
         ) {
             let headers = match which {
