@@ -103,11 +103,15 @@ impl Device {
             skip_markers: false,
             replayed: Vec::new(),
         };
-        device.welcome = match tokio::time::timeout(FRAME_DEADLINE, device.socket.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => {
-                serde_json::from_str(&text).expect("server frames are JSON")
+        device.welcome = loop {
+            match tokio::time::timeout(FRAME_DEADLINE, device.socket.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    break serde_json::from_str(&text).expect("server frames are JSON");
+                }
+                // Pings are the WebSocket layer's, answered by it.
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                other => return Attempt::Failed(format!("no WELCOME: {other:?}")),
             }
-            other => return Attempt::Failed(format!("no WELCOME: {other:?}")),
         };
         assert_eq!(device.welcome["type"], "WELCOME", "{}", device.welcome);
         if let Some(publish_url) = crate::publish_url_for(gateway) {

@@ -122,6 +122,11 @@ impl Coordinator<'_> {
         ) {
             reply.set_meta.push(("replayed".into(), head.to_string()));
         }
+        // Last, a WebSocket ping, which every client's WebSocket stack answers: its PONG is this
+        // connection's first request after its subscriptions exist. An eviction committed before
+        // that request is caught by it (`check_registration`), one after it by the published
+        // close, so even a silent socket cannot outlive the cap.
+        reply.events.push(Event::new(EventKind::Ping));
         let now = self.services.now_ms().to_string();
         reply.set_meta.extend([
             ("user".to_string(), connection_id),

@@ -274,6 +274,38 @@ fn an_evicted_connection_is_closed_on_its_next_request() {
     assert!(events(&keep_alive("c1")).is_empty());
 }
 
+/// Every OPEN reply ends with a WebSocket ping, so even a silent client makes one request after its
+/// subscriptions exist: its pong. An eviction committed while the handshake was in flight closes
+/// the connection there.
+#[test]
+fn the_pong_to_the_open_replys_ping_closes_a_connection_evicted_meanwhile() {
+    let setup = Setup::new();
+    let coordinator = setup.coordinator();
+    let opened = ws_events::decode(&open(&coordinator, "c0").reply.body).unwrap();
+    assert_eq!(opened.last(), Some(&Event::new(EventKind::Ping)));
+    for n in 1..=MAX_CONNECTIONS_PER_USER {
+        open(&coordinator, &format!("c{n}"));
+    }
+    let pong = |id: &str| {
+        let body = ws_events::encode(&[Event::new(EventKind::Pong)]);
+        let outcome = request(
+            &coordinator,
+            "userId=alice&token=user:alice",
+            &[("connection-id", id)],
+            &body,
+        );
+        ws_events::decode(&outcome.reply.body).unwrap()
+    };
+    assert_eq!(
+        pong("c0"),
+        [Event::close(
+            close::TOO_MANY_CONNECTIONS,
+            close::REASON_TOO_MANY_CONNECTIONS
+        )]
+    );
+    assert!(pong("c1").is_empty());
+}
+
 /// A registry that cannot be read used to count as empty (and was then overwritten): now the
 /// connection is refused, and the registry keeps what it had.
 #[test]

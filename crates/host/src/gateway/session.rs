@@ -163,6 +163,28 @@ impl End {
 /// request was in flight go together, as Pushpin sends them, so the app can commit them together.
 const MAX_EVENTS_PER_CALL: usize = 32;
 
+/// The payload of the gateway's own pings, whose pongs it keeps; every other pong answers the
+/// app's ping and goes to the app, as Pushpin relays it.
+const GATEWAY_PING: &[u8] = b"sync-host gateway";
+
+/// The event a client frame is relayed to the app as; `None` for what the gateway handles itself:
+/// the pongs to its own pings, the client's pings (answered by the WebSocket layer) and raw
+/// frames. Not for a close, which ends the session.
+fn relayed_event(message: Message) -> Option<Event> {
+    match message {
+        Message::Text(text) => Some(Event::text(text.as_str())),
+        Message::Binary(data) => Some(Event {
+            kind: EventKind::Binary,
+            content: data.to_vec(),
+        }),
+        Message::Pong(data) if data.as_ref() != GATEWAY_PING => Some(Event {
+            kind: EventKind::Pong,
+            content: data.to_vec(),
+        }),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => None,
+    }
+}
+
 type ReadResult = Option<Result<Message, WsError>>;
 
 struct Reader<S, C> {
@@ -331,9 +353,6 @@ where
                 () = self.out.wait_for_room(), if !room => self.out.move_backlog(),
                 frame = next_frame, if room => {
                     let event = match frame {
-                        Some(Ok(Message::Text(text))) => Event::text(text.as_str()),
-                        Some(Ok(Message::Binary(data))) => Event { kind: EventKind::Binary, content: data.to_vec() },
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => { missed_pongs = 0; continue; }
                         Some(Ok(Message::Close(frame))) => {
                             let (code, reason) = frame
                                 .map(|f| (u16::from(f.code), f.reason.to_string()))
@@ -345,7 +364,10 @@ where
                             // it out ends the handshake, so the client sees its code, not 1006.
                             return End::quietly(Ending::Close(None));
                         }
-                        Some(Ok(Message::Frame(_))) => continue,
+                        Some(Ok(message)) => match relayed_event(message) {
+                            Some(event) => event,
+                            None => { missed_pongs = 0; continue; }
+                        },
                         Some(Err(WsError::Capacity(_))) => {
                             return refuse(FrameError::TooLarge, close::MESSAGE_TOO_BIG, close::REASON_MESSAGE_TOO_BIG, &mut self.out);
                         }
@@ -380,7 +402,7 @@ where
                     }
                     // A writer that is behind has a ping's worth of proof already.
                     if room {
-                        self.out.push(Message::Ping(Vec::new().into()));
+                        self.out.push(Message::Ping(GATEWAY_PING.into()));
                     }
                 }
                 () = keep_alive_due, if room => {
@@ -401,14 +423,9 @@ where
             let stream = &mut self.stream;
             let polled = std::future::poll_fn(|cx| Poll::Ready(stream.poll_next_unpin(cx))).await;
             match polled {
-                Poll::Ready(Some(Ok(Message::Text(text)))) => {
-                    events.push(Event::text(text.as_str()))
+                Poll::Ready(Some(Ok(message))) if !matches!(message, Message::Close(_)) => {
+                    events.extend(relayed_event(message))
                 }
-                Poll::Ready(Some(Ok(Message::Binary(data)))) => events.push(Event {
-                    kind: EventKind::Binary,
-                    content: data.to_vec(),
-                }),
-                Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
                 Poll::Ready(other) => {
                     self.peeked = Some(other);
                     break;
