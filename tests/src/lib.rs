@@ -80,8 +80,6 @@ pub struct HostConfig {
     pub state_dir: Option<PathBuf>,
     /// Front the host with real Pushpin instead of its embedded gateway (`E2E_GATEWAY=pushpin`).
     pub through_pushpin: bool,
-    /// Let the embedded gateway listen where it does by default instead of on a free port.
-    pub default_gateway_address: bool,
     /// The host's working directory (where relative SQLite paths in a runtime config resolve).
     pub current_dir: Option<PathBuf>,
     /// Run the app on this real `spin` binary instead of sync-host (the Spin pass sets it for
@@ -98,7 +96,6 @@ impl HostConfig {
             env: vec![("SPIN_VARIABLE_JWT_SECRET".into(), TEST_JWT_SECRET.into())],
             state_dir: None,
             through_pushpin: pushpin::enabled(),
-            default_gateway_address: false,
             current_dir: None,
             spin: spin::enabled().then(spin::binary),
             startup_deadline: Duration::from_secs(120),
@@ -119,12 +116,6 @@ impl HostConfig {
 
     pub fn current_dir(mut self, dir: &Path) -> Self {
         self.current_dir = Some(dir.to_path_buf());
-        self
-    }
-
-    /// The embedded gateway on its default address (127.0.0.1:8787), as `scripts/run` has it.
-    pub fn default_gateway_address(mut self) -> Self {
-        self.default_gateway_address = true;
         self
     }
 
@@ -171,9 +162,7 @@ impl HostConfig {
         if !extra.contains(&"--publish-listen") {
             command.args(["--publish-listen", "127.0.0.1:0"]);
         }
-        if !self.default_gateway_address {
-            command.args(["--gateway-listen", "127.0.0.1:0"]);
-        }
+        command.args(["--gateway-listen", "127.0.0.1:0"]);
         command
             .args(extra)
             .arg("--manifest")

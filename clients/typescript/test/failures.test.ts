@@ -14,7 +14,7 @@ import {
   type SyncError,
   tokenExpiry,
 } from "../src/index.js";
-import { Host, client, drained, freePort, next, storedEntries, token } from "./host.js";
+import { Host, client, drained, next, storedEntries, token } from "./host.js";
 import { SilentProxy } from "./proxy.js";
 
 const hosts: Host[] = [];
@@ -23,7 +23,7 @@ const proxies: SilentProxy[] = [];
 const rawSockets: WebSocket[] = [];
 
 async function newHost(env: Record<string, string> = {}): Promise<Host> {
-  const host = new Host(await freePort());
+  const host = new Host();
   hosts.push(host);
   await host.start(env);
   return host;
@@ -53,12 +53,12 @@ interface Opened {
 
 /** A `ws` socket factory that records every socket the client opens and the close code each
  * ended with (recorded before the client's own `onclose` runs). */
-function recording(): { factory: SocketFactory; sockets: Opened[] } {
+function recording(host: Host): { factory: SocketFactory; sockets: Opened[] } {
   const sockets: Opened[] = [];
   const factory: SocketFactory = (url) => {
     const opened: Opened = { url, closeCode: null };
     sockets.push(opened);
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(host.resolve(url));
     socket.on("close", (code) => (opened.closeCode = code));
     return socket as unknown as SocketLike;
   };
@@ -113,7 +113,7 @@ const EXPIRED_57_S_AGO = -57;
 
 test("close 4001: the client asks its tokenSupplier, reconnects with the fresh token and keeps working", async () => {
   const host = await newHost(LEEWAY_60);
-  const { factory, sockets } = recording();
+  const { factory, sockets } = recording(host);
   const supplied: string[] = [];
   const sync = track(
     client(host, {
@@ -159,7 +159,7 @@ test("close 4001: the client asks its tokenSupplier, reconnects with the fresh t
 
 test("close 4001 with a failing tokenSupplier: AUTH_FAILED, closed, no more reconnects", async () => {
   const host = await newHost(LEEWAY_60);
-  const { factory, sockets } = recording();
+  const { factory, sockets } = recording(host);
   let asked = 0;
   const sync = track(
     client(host, {
@@ -195,7 +195,7 @@ test("close 4001 with a failing tokenSupplier: AUTH_FAILED, closed, no more reco
 
 test("close 4002 (the user's connection cap): EVICTED, closed, no reconnect", async () => {
   const host = await newHost();
-  const { factory, sockets } = recording();
+  const { factory, sockets } = recording(host);
   const sync = track(client(host, { socketFactory: factory }));
   assert.equal(await sync.connect("capped", token("capped")), true);
   const states = collect(sync, "state");

@@ -8,13 +8,13 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { MemoryStorage, type SyncClient } from "../src/index.js";
-import { Host, client, drained, freePort, next, storedEntries, token } from "./host.js";
+import { Host, client, drained, next, storedEntries, token } from "./host.js";
 
 const hosts: Host[] = [];
 const clients: SyncClient[] = [];
 
 async function newHost(env: Record<string, string> = {}): Promise<Host> {
-  const host = new Host(await freePort());
+  const host = new Host();
   hosts.push(host);
   await host.start(env);
   return host;

@@ -2,7 +2,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { mkdtempSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,24 +28,26 @@ export function token(user: string, seconds = 3600): string {
   return `${body}.${createHmac("sha256", SECRET).update(body).digest("base64url")}`;
 }
 
-/** A free loopback port (the host is restarted on it, so clients find it again). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** The address test clients are configured with. Each connect goes to wherever the host listens
+ * now: every start takes a port the OS picks, so a restart never needs the old port back (which
+ * another socket may have taken meanwhile). */
+export const CLIENT_URL = "ws://sync-host.test";
 
 export class Host {
   private child: ChildProcess | null = null;
   readonly stateDir = mkdtempSync(join(tmpdir(), "sync-client-test-"));
   log = "";
-
-  constructor(readonly gatewayPort: number) {}
+  /** The gateway's port at the latest start, as the host reported it. */
+  gatewayPort = 0;
 
   get url(): string {
+    if (this.gatewayPort === 0) throw new Error("the host has not started");
     return `ws://127.0.0.1:${this.gatewayPort}`;
+  }
+
+  /** `url`, with [`CLIENT_URL`] in front replaced by where the host listens now. */
+  resolve(url: string): string {
+    return url.startsWith(CLIENT_URL) ? this.url + url.slice(CLIENT_URL.length) : url;
   }
 
   /** Starts the host and resolves once it serves (its "Serving" line). */
@@ -55,7 +56,7 @@ export class Host {
       join(ROOT, "target/release/sync-host"),
       [
         "up", "--manifest", join(ROOT, "spin.toml"), "--listen", "127.0.0.1:0",
-        "--gateway-listen", `127.0.0.1:${this.gatewayPort}`, "--publish-listen", "127.0.0.1:0",
+        "--gateway-listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0",
         "--state-dir", this.stateDir,
       ],
       {
@@ -82,6 +83,13 @@ export class Host {
         out += chunk;
         if (out.includes("Serving ")) {
           clearTimeout(timer);
+          const gateway = /^Gateway ws:\/\/127\.0\.0\.1:(\d+)/m.exec(out);
+          if (!gateway) {
+            child.kill("SIGKILL");
+            reject(new Error(`sync-host reported no gateway address:\n${out}`));
+            return;
+          }
+          this.gatewayPort = Number(gateway[1]);
           resolve();
         }
       });
@@ -124,8 +132,8 @@ export class Host {
 /** A client with the `ws` socket and quick timings, for tests. */
 export function client(host: Host, options: Partial<SyncClientOptions> = {}): SyncClient {
   return new SyncClient({
-    url: host.url,
-    socketFactory: (url) => new WebSocket(url) as unknown as SocketLike,
+    url: CLIENT_URL,
+    socketFactory: (url) => new WebSocket(host.resolve(url)) as unknown as SocketLike,
     backoff: { baseMs: 100, capMs: 2000 },
     heartbeatMs: 5_000,
     deadPeerMs: 15_000,
