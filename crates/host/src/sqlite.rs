@@ -29,6 +29,12 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 /// keeps enough for the requests one process runs at once.
 const MAX_IDLE_CONNECTIONS: usize = 64;
 
+/// SQLite's own memory (page caches, statements) across every connection of the process. Each
+/// pooled connection's page cache otherwise grows to its 2 MiB default as the database grows, so
+/// a long-running host would creep towards 128 MiB per file; past this, SQLite reuses cache pages
+/// instead of allocating more.
+const SQLITE_HEAP_LIMIT: i64 = 32 << 20;
+
 /// How database files are opened (`sync-host up --sqlite-mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SqliteMode {
@@ -52,6 +58,11 @@ pub struct Database {
 
 impl Database {
     pub fn new(path: PathBuf, mode: SqliteMode) -> Arc<Self> {
+        static HEAP_LIMIT: std::sync::Once = std::sync::Once::new();
+        // SAFETY: sets a process-wide limit; callable at any time, from any thread.
+        HEAP_LIMIT.call_once(|| unsafe {
+            rusqlite::ffi::sqlite3_soft_heap_limit64(SQLITE_HEAP_LIMIT);
+        });
         let group =
             (mode == SqliteMode::Wal).then(|| Arc::new(GroupSync::new(WalFile::new(&path))));
         Arc::new(Self {

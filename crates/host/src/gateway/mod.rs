@@ -14,6 +14,7 @@
 //! hub by then, so — unlike Pushpin — no publish can slip past a new connection.
 
 mod app_client;
+mod fragments;
 mod headers;
 mod hub;
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! for goes ahead of everything queued and, when the socket has no room for it, drops the TCP
 //! connection at once.
 
+use super::fragments::fragments;
 use futures_util::stream::SplitSink;
 use futures_util::{FutureExt, SinkExt};
 use std::collections::VecDeque;
@@ -181,17 +182,20 @@ where
         match command {
             None => return Ok(()),
             Some(Command::Send(message)) => {
-                tokio::select! {
-                    biased;
-                    // The write in progress is abandoned: the close cannot wait for the client.
-                    frame = &mut urgent => {
-                        close_now(&mut sink, frame.ok().flatten());
-                        return Ok(());
+                for part in fragments(message) {
+                    tokio::select! {
+                        biased;
+                        // The write in progress is abandoned: the close cannot wait for the
+                        // client (RFC 6455 lets a close come between a message's fragments).
+                        frame = &mut urgent => {
+                            close_now(&mut sink, frame.ok().flatten());
+                            return Ok(());
+                        }
+                        sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(part)) => match sent {
+                            Ok(result) => result?,
+                            Err(_) => return Err(WriteError::Stalled),
+                        },
                     }
-                    sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => match sent {
-                        Ok(result) => result?,
-                        Err(_) => return Err(WriteError::Stalled),
-                    },
                 }
             }
             Some(Command::Close(frame)) => {
