@@ -138,29 +138,35 @@ async fn relays_cross_instances_and_pushpins_and_seqs_stay_dense_in_commit_order
 }
 
 /// One Pushpin lists both instances; its devices are served by the first. That instance is
-/// killed while they write: no acknowledged mutation is lost, seqs stay dense, and the devices,
-/// reconnecting as the Mirubato client does after 1006, carry on through the other instance.
+/// killed while they write: no acknowledged mutation is lost, seqs stay dense, and the devices
+/// carry on through the other instance — reconnecting as the Mirubato client does after 1006
+/// when their request was in flight, or without noticing when Pushpin's next request simply
+/// went to the other target (which once made this test wait forever for a reconnect).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry_on() {
     const DEVICES: usize = 4;
     const ACKS_BEFORE_KILL: usize = 120;
-    const ACKS_AFTER_RECONNECT: usize = 20;
+    const ACKS_AFTER_KILL: usize = 20;
     let mut cluster = Cluster::start(2, &[&[0, 1]], &UNLIMITED);
     let gateway = cluster.gateways[0].clone();
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let enough = std::sync::Arc::new(tokio::sync::Notify::new());
+    let killed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut writers = Vec::new();
     for n in 0..DEVICES {
         let user = format!("user{}", n % 2);
-        let (gateway, acked, enough) = (gateway.clone(), acked.clone(), enough.clone());
+        let (gateway, acked, enough, killed) =
+            (gateway.clone(), acked.clone(), enough.clone(), killed.clone());
         writers.push(tokio::spawn(async move {
             let mut device = Device::connect(&gateway, &user).await;
             let mut acks: Vec<(String, u64)> = Vec::new();
             let mut reconnects = 0;
-            let mut after_reconnect = 0;
+            let mut after_kill = 0;
             let mut window = 0;
             let mut unacked: Vec<String> = Vec::new();
-            while after_reconnect < ACKS_AFTER_RECONNECT {
+            while after_kill < ACKS_AFTER_KILL {
+                // Acks of a window sent once the instance was dead show the device carried on.
+                let sent_after_kill = killed.load(std::sync::atomic::Ordering::SeqCst);
                 if unacked.is_empty() {
                     unacked = (0..4)
                         .map(|k| format!("{user}-d{n}-{window}-{k}"))
@@ -169,8 +175,8 @@ async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry
                 }
                 match write_window(&mut device, &unacked).await {
                     Ok(window_acks) => {
-                        if reconnects > 0 {
-                            after_reconnect += window_acks.len();
+                        if sent_after_kill {
+                            after_kill += window_acks.len();
                         }
                         let total =
                             acked.fetch_add(window_acks.len(), std::sync::atomic::Ordering::SeqCst);
@@ -202,23 +208,25 @@ async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry
         .expect("the writers never reached their acks");
     let served_before = cluster.ws_requests(1);
     cluster.kill(0);
+    killed.store(true, std::sync::atomic::Ordering::SeqCst);
     let killed_at = Instant::now();
+    let mut reconnected = 0;
     let mut by_user: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
     for writer in writers {
         let (user, acks, reconnects) = tokio::time::timeout(Duration::from_secs(120), writer)
             .await
             .expect("a device did not carry on after the kill")
             .unwrap();
-        assert!(
-            reconnects >= 1,
-            "{user}: its instance was killed, yet it never reconnected"
-        );
+        reconnected += usize::from(reconnects > 0);
         by_user.entry(user).or_default().extend(acks);
     }
     eprintln!(
-        "devices carried on {:?} after the kill",
+        "devices carried on {:?} after the kill ({reconnected} of {DEVICES} reconnected)",
         killed_at.elapsed()
     );
+    // Each writes without pause, so some request is always in flight: the kill breaks at least
+    // that connection.
+    assert!(reconnected >= 1, "the kill broke no device's connection");
     assert!(
         cluster.ws_requests(1) > served_before,
         "the surviving instance served the reconnected devices"
