@@ -155,8 +155,12 @@ async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry
     let mut writers = Vec::new();
     for n in 0..DEVICES {
         let user = format!("user{}", n % 2);
-        let (gateway, acked, enough, killed) =
-            (gateway.clone(), acked.clone(), enough.clone(), killed.clone());
+        let (gateway, acked, enough, killed) = (
+            gateway.clone(),
+            acked.clone(),
+            enough.clone(),
+            killed.clone(),
+        );
         writers.push(tokio::spawn(async move {
             let mut device = Device::connect(&gateway, &user).await;
             let mut acks: Vec<(String, u64)> = Vec::new();

@@ -25,7 +25,11 @@ pub fn fragments(message: Message) -> Vec<Message> {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let opcode = if start == 0 { Data::Text } else { Data::Continue };
+        let opcode = if start == 0 {
+            Data::Text
+        } else {
+            Data::Continue
+        };
         let payload = text.as_bytes()[start..end].to_vec();
         parts.push(Message::Frame(Frame::message(
             payload,
