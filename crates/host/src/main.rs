@@ -5,6 +5,7 @@
 //! per-app state validated at startup and cheap per-instance state; one `bindgen!` (`bindings`);
 //! components composed with their dependencies (`compose`, `deny`) and precompiled once (`engine`).
 
+mod allocator;
 mod allowed_hosts;
 mod app;
 mod bindings;

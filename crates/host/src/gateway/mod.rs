@@ -250,6 +250,7 @@ impl Gateway {
             meta: BTreeMap::new(),
             keep_alive: None,
             outbox,
+            pongs_owed: 0,
         };
         let reply = self
             .client

@@ -42,7 +42,13 @@ pub struct ConnectionState {
     pub meta: BTreeMap<String, String>,
     pub keep_alive: Option<Duration>,
     pub outbox: Outbox,
+    /// Pings the app sent that the client has not answered yet: only that many pongs go to the
+    /// app, so a client cannot turn a flood of pongs into app requests.
+    pub pongs_owed: u32,
 }
+
+/// At most this many of the app's pings wait for their pongs.
+const MAX_PONGS_OWED: u32 = 4;
 
 impl ConnectionState {
     /// Applies a reply's headers and events: meta, subscriptions, frames for the client (queued on
@@ -88,7 +94,10 @@ impl ConnectionState {
                         );
                     }
                 },
-                EventKind::Ping => outgoing.push(Message::Ping(event.content.into())),
+                EventKind::Ping => {
+                    self.pongs_owed = (self.pongs_owed + 1).min(MAX_PONGS_OWED);
+                    outgoing.push(Message::Ping(event.content.into()));
+                }
                 EventKind::Pong => outgoing.push(Message::Pong(event.content.into())),
                 EventKind::Close => {
                     let (code, reason) = event.close_code().unwrap_or((1000, String::new()));
@@ -163,24 +172,27 @@ impl End {
 /// request was in flight go together, as Pushpin sends them, so the app can commit them together.
 const MAX_EVENTS_PER_CALL: usize = 32;
 
-/// The payload of the gateway's own pings, whose pongs it keeps; every other pong answers the
-/// app's ping and goes to the app, as Pushpin relays it.
+/// The payload of the gateway's own pings, whose pongs it keeps; a pong that answers one of the
+/// app's pings goes to the app, as Pushpin relays it.
 const GATEWAY_PING: &[u8] = b"sync-host gateway";
 
 /// The event a client frame is relayed to the app as; `None` for what the gateway handles itself:
-/// the pongs to its own pings, the client's pings (answered by the WebSocket layer) and raw
-/// frames. Not for a close, which ends the session.
-fn relayed_event(message: Message) -> Option<Event> {
+/// the pongs to its own pings, pongs nobody asked for, the client's pings (answered by the
+/// WebSocket layer) and raw frames. Not for a close, which ends the session.
+fn relayed_event(message: Message, pongs_owed: &mut u32) -> Option<Event> {
     match message {
         Message::Text(text) => Some(Event::text(text.as_str())),
         Message::Binary(data) => Some(Event {
             kind: EventKind::Binary,
             content: data.to_vec(),
         }),
-        Message::Pong(data) if data.as_ref() != GATEWAY_PING => Some(Event {
-            kind: EventKind::Pong,
-            content: data.to_vec(),
-        }),
+        Message::Pong(data) if *pongs_owed > 0 && data.as_ref() != GATEWAY_PING => {
+            *pongs_owed -= 1;
+            Some(Event {
+                kind: EventKind::Pong,
+                content: data.to_vec(),
+            })
+        }
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) | Message::Close(_) => None,
     }
 }
@@ -364,7 +376,7 @@ where
                             // it out ends the handshake, so the client sees its code, not 1006.
                             return End::quietly(Ending::Close(None));
                         }
-                        Some(Ok(message)) => match relayed_event(message) {
+                        Some(Ok(message)) => match relayed_event(message, &mut self.state.pongs_owed) {
                             Some(event) => event,
                             None => { missed_pongs = 0; continue; }
                         },
@@ -424,7 +436,7 @@ where
             let polled = std::future::poll_fn(|cx| Poll::Ready(stream.poll_next_unpin(cx))).await;
             match polled {
                 Poll::Ready(Some(Ok(message))) if !matches!(message, Message::Close(_)) => {
-                    events.extend(relayed_event(message))
+                    events.extend(relayed_event(message, &mut self.state.pongs_owed))
                 }
                 Poll::Ready(other) => {
                     self.peeked = Some(other);

@@ -101,6 +101,7 @@ async fn start_after(buffer: usize, open: Option<AppReply>) -> Harness {
         meta: BTreeMap::new(),
         keep_alive: None,
         outbox,
+        pongs_owed: 0,
     };
     let (mut pending, mut next) = (Vec::new(), Next::Continue);
     if let Some(open) = open {
@@ -208,6 +209,39 @@ async fn texts_go_to_the_app_and_a_clients_close_is_echoed() {
     assert_eq!(harness.app.kinds(), [EventKind::Text, EventKind::Close]);
 }
 
+/// The app's ping reaches the client, and the client's pong to it reaches the app (as Pushpin
+/// relays it: the connection cap relies on that request); pongs nobody asked for do not, so a
+/// client cannot turn a flood of them into app requests.
+#[tokio::test(start_paused = true)]
+async fn only_the_pong_to_the_apps_ping_goes_to_the_app() {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(ws_events::CONTENT_TYPE),
+    );
+    let open = AppReply {
+        status: 200,
+        headers,
+        body: ws_events::encode(&[Event::new(EventKind::Open), Event::new(EventKind::Ping)]).into(),
+    };
+    let mut harness = start_after(64 * 1024, Some(open)).await;
+    let ping = harness.client.next().await.unwrap().unwrap();
+    assert_eq!(ping, Message::Ping(Vec::new().into()));
+    for _ in 0..5 {
+        harness
+            .client
+            .send(Message::Pong(b"unasked".to_vec().into()))
+            .await
+            .unwrap();
+    }
+    harness.client.send(Message::text("after")).await.unwrap();
+    let echoed = harness.client.next().await.unwrap().unwrap();
+    assert_eq!(echoed, Message::text("echo:after"));
+    // One pong answers the ping (the client's WebSocket layer lets the first one sent stand for
+    // the one it owed); the other four go nowhere.
+    assert_eq!(harness.app.kinds(), [EventKind::Pong, EventKind::Text]);
+}
+
 /// Frames that arrived while the app was busy go in one request (as Pushpin sends them), in
 /// order.
 #[tokio::test(start_paused = true)]
@@ -296,6 +330,7 @@ mod props {
             meta: BTreeMap::new(),
             keep_alive: None,
             outbox,
+            pongs_owed: 0,
         }
     }
 
