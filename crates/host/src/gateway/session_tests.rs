@@ -47,16 +47,24 @@ impl AppCall for FakeApp {
                 _ => None,
             })
             .collect();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(ws_events::CONTENT_TYPE),
-        );
-        Ok(AppReply {
-            status: 200,
-            headers,
-            body: ws_events::encode(&reply).into(),
-        })
+        Ok(events_reply(&reply, &[]))
+    }
+}
+
+/// A `websocket-events` reply carrying `events`, with `headers` beside its content type.
+fn events_reply(events: &[Event], headers: &[(&'static str, String)]) -> AppReply {
+    let mut map = HeaderMap::new();
+    map.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(ws_events::CONTENT_TYPE),
+    );
+    for (name, value) in headers {
+        map.append(*name, HeaderValue::from_str(value).unwrap());
+    }
+    AppReply {
+        status: 200,
+        headers: map,
+        body: ws_events::encode(events).into(),
     }
 }
 
@@ -214,16 +222,10 @@ async fn texts_go_to_the_app_and_a_clients_close_is_echoed() {
 /// client cannot turn a flood of them into app requests.
 #[tokio::test(start_paused = true)]
 async fn only_the_pong_to_the_apps_ping_goes_to_the_app() {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(ws_events::CONTENT_TYPE),
+    let open = events_reply(
+        &[Event::new(EventKind::Open), Event::new(EventKind::Ping)],
+        &[],
     );
-    let open = AppReply {
-        status: 200,
-        headers,
-        body: ws_events::encode(&[Event::new(EventKind::Open), Event::new(EventKind::Ping)]).into(),
-    };
     let mut harness = start_after(64 * 1024, Some(open)).await;
     let ping = harness.client.next().await.unwrap().unwrap();
     assert_eq!(ping, Message::Ping(Vec::new().into()));
@@ -284,20 +286,10 @@ async fn frames_already_received_go_to_the_app_in_one_request() {
 /// the connection left in the hub). Such an interval now means no keep-alive.
 #[tokio::test(start_paused = true)]
 async fn a_keep_alive_interval_beyond_any_clock_means_none() {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(ws_events::CONTENT_TYPE),
+    let open = events_reply(
+        &[Event::new(EventKind::Open)],
+        &[("keep-alive-interval", u64::MAX.to_string())],
     );
-    headers.insert(
-        "keep-alive-interval",
-        HeaderValue::from_static("18446744073709551615"),
-    );
-    let open = AppReply {
-        status: 200,
-        headers,
-        body: ws_events::encode(&[Event::new(EventKind::Open)]).into(),
-    };
     let mut harness = start_after(64 * 1024, Some(open)).await;
     harness.client.send(Message::text("hello")).await.unwrap();
     let reply = harness.client.next().await;
@@ -331,22 +323,6 @@ mod props {
             keep_alive: None,
             outbox,
             pongs_owed: 0,
-        }
-    }
-
-    fn reply(headers: &[(&'static str, String)]) -> AppReply {
-        let mut map = HeaderMap::new();
-        map.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(ws_events::CONTENT_TYPE),
-        );
-        for (name, value) in headers {
-            map.append(*name, HeaderValue::from_str(value).unwrap());
-        }
-        AppReply {
-            status: 200,
-            headers: map,
-            body: Default::default(),
         }
     }
 
@@ -389,7 +365,7 @@ mod props {
         fn prop_keep_alive_intervals_never_overflow_the_clock(seconds in prop_oneof![0u64..100, any::<u64>(), Just(u64::MAX)]) {
             let hub = Hub::default();
             let mut state = state();
-            let next = state.apply(&hub, &reply(&[("keep-alive-interval", seconds.to_string())]), Vec::new(), &mut Vec::new());
+            let next = state.apply(&hub, &events_reply(&[], &[("keep-alive-interval", seconds.to_string())]), Vec::new(), &mut Vec::new());
             prop_assert_eq!(next, Next::Continue);
             let interval = state.keep_alive.unwrap();
             prop_assert_eq!(interval, Duration::from_secs(seconds.max(1)));
@@ -407,7 +383,7 @@ mod props {
             let hub = Hub::default();
             let mut state = state();
             let mut outgoing = Vec::new();
-            let next = state.apply(&hub, &reply(&[]), events.clone(), &mut outgoing);
+            let next = state.apply(&hub, &events_reply(&[], &[]), events.clone(), &mut outgoing);
             let mut expected = Vec::new();
             let mut expected_next = Next::Continue;
             for event in &events {
