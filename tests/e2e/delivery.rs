@@ -99,12 +99,14 @@ async fn connect_and_catch_up(gateway: &str, user: &str) -> (Device, Vec<Value>,
     loop {
         let (mut device, tries) = Device::connect_with_retry(gateway, user, MAX_ATTEMPTS).await;
         attempts += tries;
-        device
-            .send(json!({"type": "SYNC_REQUEST", "timestamp": timestamp(), "lastSeq": 0}))
-            .await;
-        let ended = match device.try_recv_until("SYNC_RESPONSE").await {
-            Ok((done, frames)) => return (device, frames, done, attempts),
+        // Pushpin may drop the connection at any point, even before the request goes out.
+        let sync = json!({"type": "SYNC_REQUEST", "timestamp": timestamp(), "lastSeq": 0});
+        let ended = match device.send_or_end(sync).await {
             Err(ended) => ended,
+            Ok(()) => match device.try_recv_until("SYNC_RESPONSE").await {
+                Ok((done, frames)) => return (device, frames, done, attempts),
+                Err(ended) => ended,
+            },
         };
         assert!(
             attempts < MAX_ATTEMPTS,
