@@ -51,6 +51,22 @@ impl AppCall for FakeApp {
     }
 }
 
+/// Connection [`CONNECTION`]'s state before the app's first reply, delivering to `outbox`.
+fn connection_state(outbox: hub::Outbox) -> ConnectionState {
+    ConnectionState {
+        context: ConnectionContext {
+            id: CONNECTION.into(),
+            path_and_query: "/sync/ws".into(),
+            handshake: HeaderMap::new(),
+            peer: "127.0.0.1:1".parse().unwrap(),
+        },
+        meta: BTreeMap::new(),
+        keep_alive: None,
+        outbox,
+        pongs_owed: 0,
+    }
+}
+
 /// A `websocket-events` reply carrying `events`, with `headers` beside its content type.
 fn events_reply(events: &[Event], headers: &[(&'static str, String)]) -> AppReply {
     let mut map = HeaderMap::new();
@@ -99,18 +115,7 @@ async fn start_after(buffer: usize, open: Option<AppReply>) -> Harness {
     hub.subscribe(CONNECTION, CHANNEL, &[], outbox.clone());
     let closes = outbox.closes.clone();
     let app = Arc::new(FakeApp::default());
-    let mut state = ConnectionState {
-        context: ConnectionContext {
-            id: CONNECTION.into(),
-            path_and_query: "/sync/ws".into(),
-            handshake: HeaderMap::new(),
-            peer: "127.0.0.1:1".parse().unwrap(),
-        },
-        meta: BTreeMap::new(),
-        keep_alive: None,
-        outbox,
-        pongs_owed: 0,
-    };
+    let mut state = connection_state(outbox);
     let (mut pending, mut next) = (Vec::new(), Next::Continue);
     if let Some(open) = open {
         let events = open.events().unwrap().unwrap();
@@ -311,19 +316,7 @@ mod props {
     use protocol::grip::ControlMessage;
 
     fn state() -> ConnectionState {
-        let (outbox, _inbox) = hub::connection_queues();
-        ConnectionState {
-            context: ConnectionContext {
-                id: CONNECTION.into(),
-                path_and_query: "/sync/ws".into(),
-                handshake: HeaderMap::new(),
-                peer: "127.0.0.1:1".parse().unwrap(),
-            },
-            meta: BTreeMap::new(),
-            keep_alive: None,
-            outbox,
-            pongs_owed: 0,
-        }
+        connection_state(hub::connection_queues().0)
     }
 
     fn event() -> impl Strategy<Value = Event> {
