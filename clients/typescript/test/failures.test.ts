@@ -14,36 +14,28 @@ import {
   type SyncError,
   tokenExpiry,
 } from "../src/index.js";
-import { Host, client, drained, next, storedEntries, token } from "./host.js";
+import {
+  Host,
+  client,
+  drained,
+  entry,
+  newHost,
+  next,
+  stopStarted,
+  storedEntries,
+  token,
+  track,
+} from "./host.js";
 import { SilentProxy } from "./proxy.js";
 
-const hosts: Host[] = [];
-const clients: SyncClient[] = [];
 const proxies: SilentProxy[] = [];
 const rawSockets: WebSocket[] = [];
 
-async function newHost(env: Record<string, string> = {}): Promise<Host> {
-  const host = new Host();
-  hosts.push(host);
-  await host.start(env);
-  return host;
-}
-
-function track(sync: SyncClient): SyncClient {
-  clients.push(sync);
-  return sync;
-}
-
 after(async () => {
-  for (const sync of clients) sync.disconnect();
   for (const socket of rawSockets) socket.terminate();
   for (const proxy of proxies) await proxy.close();
-  for (const host of hosts) await host.kill();
+  await stopStarted();
 });
-
-function entry(id: string) {
-  return { type: "ENTRY_CREATED", entry: { id, duration: 1, updatedAt: "2026-01-01T00:00:00Z" } };
-}
 
 /** One socket the client opened: its URL, and how the server ended it. */
 interface Opened {

@@ -8,31 +8,9 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { MemoryStorage, type SyncClient } from "../src/index.js";
-import { Host, client, drained, next, storedEntries, token } from "./host.js";
+import { client, drained, entry, newHost, next, stopStarted, storedEntries, token, track } from "./host.js";
 
-const hosts: Host[] = [];
-const clients: SyncClient[] = [];
-
-async function newHost(env: Record<string, string> = {}): Promise<Host> {
-  const host = new Host();
-  hosts.push(host);
-  await host.start(env);
-  return host;
-}
-
-function track(sync: SyncClient): SyncClient {
-  clients.push(sync);
-  return sync;
-}
-
-after(async () => {
-  for (const sync of clients) sync.disconnect();
-  for (const host of hosts) await host.kill();
-});
-
-function entry(id: string) {
-  return { type: "ENTRY_CREATED", entry: { id, duration: 1, updatedAt: "2026-01-01T00:00:00Z" } };
-}
+after(stopStarted);
 
 test("a killed host loses nothing: changes made while it is down are sent once it is back", async () => {
   const host = await newHost();

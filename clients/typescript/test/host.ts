@@ -129,6 +129,34 @@ export class Host {
   }
 }
 
+/** The hosts and clients a test file started, stopped by [`stopStarted`] when its tests are done. */
+const started: { hosts: Host[]; clients: SyncClient[] } = { hosts: [], clients: [] };
+
+/** A host of its own for one test, started with `env`. */
+export async function newHost(env: Record<string, string> = {}): Promise<Host> {
+  const host = new Host();
+  started.hosts.push(host);
+  await host.start(env);
+  return host;
+}
+
+/** `sync`, disconnected by [`stopStarted`]. */
+export function track(sync: SyncClient): SyncClient {
+  started.clients.push(sync);
+  return sync;
+}
+
+/** Disconnects every tracked client and kills every host [`newHost`] started. */
+export async function stopStarted(): Promise<void> {
+  for (const sync of started.clients) sync.disconnect();
+  for (const host of started.hosts) await host.kill();
+}
+
+/** A practice-log entry change, as the Mirubato client sends one. */
+export function entry(id: string) {
+  return { type: "ENTRY_CREATED", entry: { id, duration: 1, updatedAt: "2026-01-01T00:00:00Z" } };
+}
+
 /** A client with the `ws` socket and quick timings, for tests. */
 export function client(host: Host, options: Partial<SyncClientOptions> = {}): SyncClient {
   return new SyncClient({
