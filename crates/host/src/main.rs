@@ -5,35 +5,19 @@
 //! per-app state validated at startup and cheap per-instance state; one `bindgen!` (`bindings`);
 //! components composed with their dependencies (`compose`, `deny`) and precompiled once (`engine`).
 
-mod allocator;
-mod allowed_hosts;
 mod app;
-mod bindings;
-mod blocking;
-mod builder;
-mod compose;
-mod deny;
-mod durable_response;
-mod engine;
+mod capabilities;
+mod durability;
 mod gateway;
-mod group_sync;
-mod http1_server;
-mod http_trigger;
-mod key_value;
-mod manifest;
-mod metrics;
-mod outbound_http;
-mod refuse;
-mod router;
-mod runtime_config;
-mod self_check;
-mod sockets;
-mod sqlite;
-mod sqlite_file;
-mod state;
-mod unavailable;
-mod variables;
-mod write_gate;
+mod ops;
+mod server;
+mod trigger;
+
+use app::{build as builder, manifest, runtime_config};
+use capabilities::{sqlite, variables};
+use ops::{metrics, self_check};
+use server::http1 as http1_server;
+use trigger as http_trigger;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

@@ -4,7 +4,7 @@
 
 use super::headers;
 use crate::app::App;
-use crate::http_trigger;
+use crate::trigger;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
@@ -180,7 +180,7 @@ impl AppClient {
             let name = HeaderName::from_bytes(format!("meta-{name}").as_bytes())?;
             headers.insert(name, HeaderValue::from_str(value)?);
         }
-        let response = http_trigger::handle(&self.app, request, self.local, connection.peer).await;
+        let response = trigger::handle(&self.app, request, self.local, connection.peer).await;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()
@@ -191,9 +191,9 @@ impl AppClient {
             (Ok(_), _) => "refused",
             (Err(_), _) => "error",
         };
-        crate::metrics::get()
+        crate::ops::metrics::get()
             .gateway_app_calls
-            .get_or_create(&crate::metrics::Outcome { outcome })
+            .get_or_create(&crate::ops::metrics::Outcome { outcome })
             .inc();
         let body = body?.to_bytes();
         Ok(AppReply {

@@ -109,7 +109,7 @@ pub async fn serve(
         hub: hub.clone(),
         ping_interval: config.ping_interval,
     });
-    let http1 = crate::http1_server::builder(config.header_read_timeout);
+    let http1 = crate::server::http1::builder(config.header_read_timeout);
     let publish_token = config.publish_token.map(Arc::<str>::from);
     let in_process = publish::InProcess {
         hub: hub.clone(),
@@ -197,7 +197,7 @@ impl Gateway {
             // gateway may send.
             headers::strip_gateway_only(request.headers_mut());
             let response =
-                crate::http_trigger::handle(&self.client.app, request, self.client.local, peer)
+                crate::trigger::handle(&self.client.app, request, self.client.local, peer)
                     .await;
             let (parts, body) = response.into_parts();
             return match body.collect().await {

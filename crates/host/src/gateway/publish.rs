@@ -93,7 +93,7 @@ pub struct InProcess {
     pub address: std::net::SocketAddr,
 }
 
-impl crate::outbound_http::LocalEndpoint for InProcess {
+impl crate::capabilities::outbound::http::LocalEndpoint for InProcess {
     fn address(&self) -> std::net::SocketAddr {
         self.address
     }
@@ -123,9 +123,9 @@ where
     } else {
         "refused"
     };
-    crate::metrics::get()
+    crate::ops::metrics::get()
         .gateway_publish_requests
-        .get_or_create(&crate::metrics::Outcome { outcome })
+        .get_or_create(&crate::ops::metrics::Outcome { outcome })
         .inc();
     response
 }
@@ -159,7 +159,7 @@ where
         Ok(request) => request,
         Err(_) => return reply(StatusCode::BAD_REQUEST, "Invalid JSON or missing items\n"),
     };
-    crate::metrics::get()
+    crate::ops::metrics::get()
         .gateway_published_items
         .inc_by(request.items.len() as u64);
     for item in request.items {

@@ -219,7 +219,7 @@ where
 {
     /// Runs the connection to its end; `pending` are frames from the OPEN reply.
     pub async fn run(self, pending: Vec<Message>, initial: Next) {
-        let metrics = crate::metrics::get();
+        let metrics = crate::ops::metrics::get();
         metrics.gateway_sockets_accepted.inc();
         metrics.gateway_sockets_open.inc();
         let (sink, stream) = self.socket.split();
@@ -274,11 +274,11 @@ fn count_close(ending: &Ending) {
         Ending::Close(None) => close::NO_STATUS,
         Ending::Drop => 1006,
     };
-    let metrics = crate::metrics::get();
+    let metrics = crate::ops::metrics::get();
     metrics
         .gateway_closes
-        .get_or_create(&crate::metrics::CloseCode {
-            code: crate::metrics::close_code(code),
+        .get_or_create(&crate::ops::metrics::CloseCode {
+            code: crate::ops::metrics::close_code(code),
         })
         .inc();
     metrics.gateway_sockets_open.dec();

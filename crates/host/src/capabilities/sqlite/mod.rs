@@ -1,0 +1,583 @@
+//! `fermyon:spin/sqlite`: databases by label; `default` is `<state dir>/sqlite_db.db` unless a
+//! runtime config says otherwise (it may also add labels, each a file).
+//!
+//! Two ways to open the file ([`SqliteMode`]). By default (`wal`) each guest connection checks out
+//! its own SQLite connection from a small pool, in WAL mode, and returns it on drop (rolled back if
+//! the guest left a transaction open), so two concurrent requests never share a transaction. A
+//! commit returns once it is in the WAL (`synchronous = NORMAL`); the request's response is then
+//! held until a shared WAL flush has put it on disk (`group_sync`, `durable_response`). `spin` opens as Spin's default database does, to reproduce Spin here: a new
+//! connection per guest `open`, the file's own journal mode (a rollback journal unless the app
+//! changes it), SQLite's defaults otherwise and a 5 s busy timeout. Files are opened on first use:
+//! an unusable file is an `io` error for the guest.
+
+pub mod file;
+pub mod write_gate;
+
+use crate::capabilities::bindings::fermyon::spin::sqlite::{
+    Error, Host, HostConnection, QueryResult, RowResult, Value,
+};
+use crate::durability::held_response::PendingSync;
+use crate::durability::group_commit::{GroupSync, WalFile};
+use crate::app::runtime_config::SqliteBackend;
+use crate::capabilities::sqlite::write_gate::WriteGate;
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+/// Idle connections kept per database; more are opened under load and closed when returned. A
+/// connection opened under load reads the schema and prepares every statement afresh, so the pool
+/// keeps enough for the requests one process runs at once.
+const MAX_IDLE_CONNECTIONS: usize = 64;
+
+/// SQLite's own memory (page caches, statements) across every connection of the process. Each
+/// pooled connection's page cache otherwise grows to its 2 MiB default as the database grows, so
+/// a long-running host would creep towards 128 MiB per file; past this, SQLite reuses cache pages
+/// instead of allocating more.
+const SQLITE_HEAP_LIMIT: i64 = 32 << 20;
+
+/// How database files are opened (`sync-host up --sqlite-mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteMode {
+    /// Pooled connections in WAL mode, commits flushed in groups before responses: readers never
+    /// wait for the writer.
+    #[default]
+    Wal,
+    /// As Spin's default database: a fresh connection per `open`, the file's journal mode.
+    Spin,
+}
+
+pub struct Database {
+    path: PathBuf,
+    mode: SqliteMode,
+    idle: Mutex<Vec<Connection>>,
+    /// In `wal` mode, the flushes that make commits durable.
+    group: Option<Arc<GroupSync>>,
+    /// In `wal` mode, the queue of writing connections.
+    writers: WriteGate,
+}
+
+impl Database {
+    pub fn new(path: PathBuf, mode: SqliteMode) -> Arc<Self> {
+        static HEAP_LIMIT: std::sync::Once = std::sync::Once::new();
+        // SAFETY: sets a process-wide limit; callable at any time, from any thread.
+        HEAP_LIMIT.call_once(|| unsafe {
+            rusqlite::ffi::sqlite3_soft_heap_limit64(SQLITE_HEAP_LIMIT);
+        });
+        let group =
+            (mode == SqliteMode::Wal).then(|| Arc::new(GroupSync::new(WalFile::new(&path))));
+        Arc::new(Self {
+            path,
+            mode,
+            idle: Mutex::new(Vec::new()),
+            group,
+            writers: WriteGate::default(),
+        })
+    }
+
+    fn checkout(&self) -> Result<Connection, Error> {
+        if let Some(connection) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(connection);
+        }
+        self.open()
+            .map_err(|e| Error::Io(format!("cannot open {}: {e}", self.path.display())))
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        match self.mode {
+            SqliteMode::Wal => {
+                let connection = crate::capabilities::sqlite::file::open_wal(&self.path)?;
+                // NORMAL: a commit is durable once the WAL is flushed, which `group_sync` does
+                // for many commits at once before their responses leave.
+                // mmap: a connection reads pages from the OS cache in place; WAL mode empties a
+                // connection's own page cache whenever another connection has committed, so
+                // without it every transaction copies its pages in again with `pread`.
+                connection.execute_batch(
+                    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;
+                     PRAGMA mmap_size = 268435456;",
+                )?;
+                Ok(connection)
+            }
+            // rusqlite's own busy timeout is Spin's: 5 s.
+            SqliteMode::Spin => Connection::open(&self.path),
+        }
+    }
+
+    fn checkin(&self, connection: Connection) {
+        if self.mode == SqliteMode::Spin {
+            return; // Closed, as Spin closes each guest connection.
+        }
+        if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
+            return; // Dropped: a connection in an unknown state must not be reused.
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(connection);
+        }
+    }
+}
+
+/// Per-app state: the configured databases by label.
+#[derive(Default)]
+pub struct AppState {
+    databases: HashMap<String, Arc<Database>>,
+}
+
+impl AppState {
+    #[cfg(test)]
+    pub fn with_default_file(path: PathBuf, mode: SqliteMode) -> Self {
+        Self::configure(&BTreeMap::new(), &path, mode)
+    }
+
+    /// The runtime config's labels, and `default` on `default_file` unless the config defines it.
+    /// Labels on the same file share one pool, write gate and flush group.
+    pub fn configure(
+        labels: &BTreeMap<String, SqliteBackend>,
+        default_file: &Path,
+        mode: SqliteMode,
+    ) -> Self {
+        let mut files: HashMap<PathBuf, Arc<Database>> = HashMap::new();
+        let default = SqliteBackend {
+            path: default_file.to_path_buf(),
+        };
+        let configured = crate::app::runtime_config::with_default(labels, &default);
+        let databases = configured
+            .map(|(label, backend)| {
+                let database = files
+                    .entry(backend.path.clone())
+                    .or_insert_with(|| Database::new(backend.path.clone(), mode))
+                    .clone();
+                (label.to_string(), database)
+            })
+            .collect();
+        Self { databases }
+    }
+
+    /// Whether `label` is configured.
+    pub fn has(&self, label: &str) -> bool {
+        self.databases.contains_key(label)
+    }
+}
+
+/// Per-instance state: which labels this component may open.
+pub struct InstanceState {
+    pub app: Arc<AppState>,
+    pub allowed: Arc<BTreeSet<String>>,
+    /// The commits this request made, which its response waits for.
+    pub pending: Arc<PendingSync>,
+}
+
+/// A connection the guest opened: the resource behind `connection`.
+pub struct OpenConnection {
+    database: Arc<Database>,
+    connection: Option<Connection>,
+    /// A statement wrote since the last commit.
+    wrote: bool,
+    /// This connection holds its database's write gate (`wal` mode).
+    writing: bool,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.database.checkin(connection);
+        }
+        if self.writing {
+            self.database.writers.release();
+        }
+    }
+}
+
+pub struct SqliteView<'a> {
+    pub state: &'a InstanceState,
+    pub table: &'a mut ResourceTable,
+}
+
+pub struct Sqlite;
+
+impl HasData for Sqlite {
+    type Data<'a> = SqliteView<'a>;
+}
+
+impl Host for SqliteView<'_> {}
+
+impl HostConnection for SqliteView<'_> {
+    fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<OpenConnection>, Error>> {
+        if !self.state.allowed.contains(&label) {
+            return Ok(Err(Error::AccessDenied));
+        }
+        let Some(database) = self.state.app.databases.get(&label) else {
+            return Ok(Err(Error::NoSuchDatabase));
+        };
+        let connection = match crate::capabilities::blocking::disk(|| database.checkout()) {
+            Ok(connection) => connection,
+            Err(error) => return Ok(Err(error)),
+        };
+        let open = OpenConnection {
+            database: database.clone(),
+            connection: Some(connection),
+            wrote: false,
+            writing: false,
+        };
+        Ok(Ok(self.table.push(open)?))
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<OpenConnection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let open = self.table.get_mut(&connection)?;
+        let Some(connection) = open.connection.as_ref() else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        let gated = open.database.mode == SqliteMode::Wal && !open.writing;
+        let was_autocommit = connection.is_autocommit();
+        let result = crate::capabilities::blocking::disk(|| {
+            let mut prepared = connection.prepare_cached(&statement)?;
+            // SQLite counts `BEGIN IMMEDIATE`/`EXCLUSIVE` as writing (they take the write lock);
+            // a plain `BEGIN`, `COMMIT` and reads as not.
+            let writes = !prepared.readonly();
+            if gated && writes {
+                if !open
+                    .database
+                    .writers
+                    .acquire(crate::capabilities::sqlite::file::BUSY_TIMEOUT)
+                {
+                    return Err(rusqlite::Error::SqliteFailure(
+                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                        Some("database is locked (waited for the other writers)".into()),
+                    ));
+                }
+                open.writing = true;
+            }
+            run_prepared(&mut prepared, &parameters).map(|rows| (rows, writes))
+        });
+        // `BEGIN IMMEDIATE` counts as writing (it takes the lock) but writes nothing: a
+        // transaction that only holds the lock (the app orders its rate checks so) commits
+        // nothing, and its response has no flush to wait for.
+        let began = was_autocommit && !connection.is_autocommit();
+        open.wrote |= matches!(result, Ok((_, true))) && !began;
+        if open.writing && connection.is_autocommit() {
+            open.writing = false;
+            open.database.writers.release();
+        }
+        if open.wrote && connection.is_autocommit() {
+            // Committed (explicitly, or as its own transaction): the response must wait for it.
+            open.wrote = false;
+            if let Some(group) = &open.database.group {
+                self.state.pending.record(group, group.committed());
+            }
+        }
+        Ok(result.map(|(rows, _)| rows).map_err(map_error))
+    }
+
+    fn drop(&mut self, connection: Resource<OpenConnection>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+/// Binds `parameters` to a prepared statement and runs it.
+fn run_prepared(
+    prepared: &mut rusqlite::CachedStatement<'_>,
+    parameters: &[Value],
+) -> rusqlite::Result<QueryResult> {
+    let columns: Vec<String> = prepared.column_names().map(str::to_string).collect();
+    for (index, parameter) in parameters.iter().enumerate() {
+        let position = index + 1;
+        match parameter {
+            Value::Integer(i) => prepared.raw_bind_parameter(position, i)?,
+            Value::Real(r) => prepared.raw_bind_parameter(position, r)?,
+            Value::Text(t) => prepared.raw_bind_parameter(position, t)?,
+            Value::Blob(b) => prepared.raw_bind_parameter(position, b)?,
+            Value::Null => prepared.raw_bind_parameter(position, rusqlite::types::Null)?,
+        }
+    }
+    let mut rows = prepared.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let values = (0..columns.len())
+            .map(|i| {
+                Ok(match row.get_ref(i)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::Integer(i),
+                    ValueRef::Real(r) => Value::Real(r),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.push(RowResult { values });
+    }
+    Ok(QueryResult { columns, rows: out })
+}
+
+fn map_error(error: rusqlite::Error) -> Error {
+    match error.sqlite_error_code() {
+        Some(ErrorCode::DiskFull) => Error::DatabaseFull,
+        _ => Error::Io(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_view(allowed: &[&str], f: impl FnOnce(&mut SqliteView<'_>, &std::path::Path)) {
+        let dir = tempfile::tempdir().unwrap();
+        let app = Arc::new(AppState::with_default_file(
+            dir.path().join("db.sqlite"),
+            SqliteMode::Wal,
+        ));
+        let state = InstanceState {
+            app,
+            allowed: Arc::new(allowed.iter().map(|s| s.to_string()).collect()),
+            pending: Default::default(),
+        };
+        let mut table = ResourceTable::new();
+        f(
+            &mut SqliteView {
+                state: &state,
+                table: &mut table,
+            },
+            dir.path(),
+        );
+    }
+
+    fn run(
+        view: &mut SqliteView<'_>,
+        c: &Resource<OpenConnection>,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<QueryResult, Error> {
+        view.execute(Resource::new_borrow(c.rep()), sql.into(), params)
+            .unwrap()
+    }
+
+    #[test]
+    fn parameters_and_values_roundtrip() {
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            run(
+                view,
+                &c,
+                "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n)",
+                vec![],
+            )
+            .unwrap();
+            let row = vec![
+                Value::Integer(-7),
+                Value::Real(1.5),
+                Value::Text("é".into()),
+                Value::Blob(vec![0, 255]),
+                Value::Null,
+            ];
+            run(
+                view,
+                &c,
+                "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
+                row.clone(),
+            )
+            .unwrap();
+            let result = run(view, &c, "SELECT i, r, s, b, n FROM t", vec![]).unwrap();
+            assert_eq!(result.columns, ["i", "r", "s", "b", "n"]);
+            assert_eq!(result.rows.len(), 1);
+            assert_eq!(format!("{:?}", result.rows[0].values), format!("{row:?}"));
+        });
+    }
+
+    #[test]
+    fn open_transaction_is_rolled_back_when_dropped() {
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            run(view, &c, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
+            run(view, &c, "BEGIN", vec![]).unwrap();
+            run(view, &c, "INSERT INTO t VALUES (1)", vec![]).unwrap();
+            view.drop(c).unwrap();
+            let c = view.open("default".into()).unwrap().unwrap();
+            let count = run(view, &c, "SELECT count(*) FROM t", vec![]).unwrap();
+            assert!(matches!(count.rows[0].values[0], Value::Integer(0)));
+        });
+    }
+
+    #[test]
+    fn errors_are_typed() {
+        with_view(&[], |view, _| {
+            assert!(matches!(
+                view.open("default".into()).unwrap(),
+                Err(Error::AccessDenied)
+            ));
+        });
+        with_view(&["other"], |view, _| {
+            assert!(matches!(
+                view.open("other".into()).unwrap(),
+                Err(Error::NoSuchDatabase)
+            ));
+        });
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            assert!(matches!(
+                run(view, &c, "SELEKT 1", vec![]),
+                Err(Error::Io(_))
+            ));
+        });
+    }
+
+    #[test]
+    fn unopenable_file_is_an_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("db.sqlite")).unwrap();
+        let app = Arc::new(AppState::with_default_file(
+            dir.path().join("db.sqlite"),
+            SqliteMode::Wal,
+        ));
+        let state = InstanceState {
+            app,
+            allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+            pending: Default::default(),
+        };
+        let mut table = ResourceTable::new();
+        let mut view = SqliteView {
+            state: &state,
+            table: &mut table,
+        };
+        assert!(matches!(
+            view.open("default".into()).unwrap(),
+            Err(Error::Io(_))
+        ));
+    }
+
+    fn view_of<'a>(state: &'a InstanceState, table: &'a mut ResourceTable) -> SqliteView<'a> {
+        SqliteView { state, table }
+    }
+
+    #[test]
+    fn spin_mode_keeps_the_files_journal_mode_and_a_connection_per_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE t (i INTEGER);")
+            .unwrap();
+        let state = InstanceState {
+            app: Arc::new(AppState::with_default_file(path.clone(), SqliteMode::Spin)),
+            allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+            pending: Default::default(),
+        };
+        let mut table = ResourceTable::new();
+        let mut view = view_of(&state, &mut table);
+        let c = view.open("default".into()).unwrap().unwrap();
+        let mode = run(&mut view, &c, "PRAGMA journal_mode", vec![]).unwrap();
+        assert!(matches!(&mode.rows[0].values[0], Value::Text(m) if m == "delete"));
+        // A setting made on one connection is gone on the next: each open is a new connection.
+        run(&mut view, &c, "PRAGMA cache_size = 7", vec![]).unwrap();
+        view.drop(c).unwrap();
+        let c = view.open("default".into()).unwrap().unwrap();
+        let size = run(&mut view, &c, "PRAGMA cache_size", vec![]).unwrap();
+        assert!(!matches!(size.rows[0].values[0], Value::Integer(7)));
+        // The app may switch the file to WAL itself, and that persists.
+        run(&mut view, &c, "PRAGMA journal_mode = WAL", vec![]).unwrap();
+        view.drop(c).unwrap();
+        let mode: String = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn wal_mode_switches_the_file_to_wal_and_reuses_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        let state = InstanceState {
+            app: Arc::new(AppState::with_default_file(path, SqliteMode::Wal)),
+            allowed: Arc::new(BTreeSet::from(["default".to_string()])),
+            pending: Default::default(),
+        };
+        let mut table = ResourceTable::new();
+        let mut view = view_of(&state, &mut table);
+        let c = view.open("default".into()).unwrap().unwrap();
+        let mode = run(&mut view, &c, "PRAGMA journal_mode", vec![]).unwrap();
+        assert!(matches!(&mode.rows[0].values[0], Value::Text(m) if m == "wal"));
+        run(&mut view, &c, "PRAGMA cache_size = 7", vec![]).unwrap();
+        view.drop(c).unwrap();
+        let c = view.open("default".into()).unwrap().unwrap();
+        let size = run(&mut view, &c, "PRAGMA cache_size", vec![]).unwrap();
+        assert!(matches!(size.rows[0].values[0], Value::Integer(7)));
+    }
+
+    #[test]
+    fn a_commit_and_only_a_commit_leaves_the_request_a_flush_to_wait_for() {
+        with_view(&["default"], |view, _| {
+            let c = view.open("default".into()).unwrap().unwrap();
+            let group = view.state.app.databases["default"].group.clone().unwrap();
+            run(view, &c, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
+            assert_eq!(group.committed(), 2, "the CREATE committed as ticket 1");
+            run(view, &c, "SELECT * FROM t", vec![]).unwrap();
+            run(view, &c, "BEGIN IMMEDIATE", vec![]).unwrap();
+            run(view, &c, "INSERT INTO t VALUES (1)", vec![]).unwrap();
+            run(view, &c, "INSERT INTO t VALUES (2)", vec![]).unwrap();
+            assert_eq!(
+                group.committed(),
+                3,
+                "nothing committed inside the transaction"
+            );
+            run(view, &c, "COMMIT", vec![]).unwrap();
+            assert_eq!(
+                group.committed(),
+                5,
+                "the COMMIT took ticket 4; the reads none"
+            );
+            run(view, &c, "BEGIN IMMEDIATE", vec![]).unwrap();
+            run(view, &c, "SELECT * FROM t", vec![]).unwrap();
+            run(view, &c, "COMMIT", vec![]).unwrap();
+            // Each `committed()` here takes a ticket itself: 6 means none was taken in between.
+            assert_eq!(
+                group.committed(),
+                6,
+                "a transaction that wrote nothing took a ticket"
+            );
+        });
+    }
+
+    /// A writer takes the database's gate at its first write and gives it back when its
+    /// transaction ends; readers never take it.
+    #[test]
+    fn writers_queue_at_the_gate_and_readers_pass() {
+        with_view(&["default"], |view, _| {
+            let first = view.open("default".into()).unwrap().unwrap();
+            let second = view.open("default".into()).unwrap().unwrap();
+            let writers = &view.state.app.databases["default"].writers;
+            run(view, &first, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
+            assert!(
+                writers.acquire(std::time::Duration::ZERO),
+                "released at autocommit"
+            );
+            writers.release();
+            run(view, &first, "BEGIN IMMEDIATE", vec![]).unwrap();
+            assert!(
+                !writers.acquire(std::time::Duration::ZERO),
+                "held in the transaction"
+            );
+            run(view, &second, "SELECT * FROM t", vec![]).unwrap();
+            run(view, &first, "INSERT INTO t VALUES (1)", vec![]).unwrap();
+            run(view, &first, "COMMIT", vec![]).unwrap();
+            assert!(
+                writers.acquire(std::time::Duration::ZERO),
+                "released at COMMIT"
+            );
+            writers.release();
+            run(view, &second, "BEGIN", vec![]).unwrap();
+            run(view, &second, "INSERT INTO t VALUES (2)", vec![]).unwrap();
+            view.drop(second).unwrap();
+            assert!(
+                writers.acquire(std::time::Duration::ZERO),
+                "released when dropped"
+            );
+        });
+    }
+}

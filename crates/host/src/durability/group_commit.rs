@@ -1,0 +1,334 @@
+//! Group commit for a WAL database opened with `synchronous = NORMAL`: a commit returns once it is
+//! in the WAL (the OS page cache), and a request's response is held until one `fsync` of the WAL
+//! has covered every commit the request made. Commits that land while an `fsync` is running share
+//! the next one, so under load many requests pay for one disk flush instead of one each.
+//!
+//! The promise stays the one `synchronous = FULL` gave: nothing is acknowledged before it is on
+//! disk. Checkpoints keep it too: under `NORMAL` SQLite syncs the WAL before copying it into the
+//! database and syncs the database before the WAL is reused.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// A position in the sequence of commits: a request waits until the synced position reaches the
+/// ticket of its last commit.
+pub type Ticket = u64;
+
+/// How the WAL reaches the disk; a trait so tests can count and stall flushes.
+pub trait Flush: Send + Sync + 'static {
+    fn flush(&self) -> std::io::Result<()>;
+}
+
+/// Flushes `<database>-wal` (and, the first time a WAL file is seen, its directory, so the file's
+/// name survives a power loss too).
+pub struct WalFile {
+    wal: PathBuf,
+    seen: Mutex<Option<(u64, u64)>>,
+}
+
+impl WalFile {
+    pub fn new(database: &std::path::Path) -> Self {
+        let mut wal = database.as_os_str().to_owned();
+        wal.push("-wal");
+        Self {
+            wal: wal.into(),
+            seen: Mutex::new(None),
+        }
+    }
+}
+
+impl Flush for WalFile {
+    fn flush(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let file = match std::fs::File::open(&self.wal) {
+            Ok(file) => file,
+            // The last connection closed: SQLite checkpointed (and synced) the WAL into the
+            // database and removed it, so everything committed is already on disk.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error),
+        };
+        file.sync_data()?;
+        let metadata = file.metadata()?;
+        let identity = Some((metadata.dev(), metadata.ino()));
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if *seen != identity {
+            if let Some(directory) = self.wal.parent() {
+                std::fs::File::open(directory)?.sync_all()?;
+            }
+            *seen = identity;
+        }
+        Ok(())
+    }
+}
+
+struct Positions {
+    committed: Ticket,
+    flushing: bool,
+}
+
+/// What the flushes so far achieved.
+#[derive(Clone, Default)]
+struct Synced {
+    /// Every commit up to here is on disk.
+    through: Ticket,
+    /// The last failed flush: the commits it was for, and why.
+    failed: Option<(Ticket, Arc<str>)>,
+}
+
+struct Inner {
+    flush: Box<dyn Flush>,
+    positions: Mutex<Positions>,
+    synced: watch::Sender<Synced>,
+}
+
+/// The commit and sync positions of one database file.
+pub struct GroupSync {
+    inner: Arc<Inner>,
+}
+
+impl GroupSync {
+    pub fn new(flush: impl Flush) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                flush: Box::new(flush),
+                positions: Mutex::new(Positions {
+                    committed: 0,
+                    flushing: false,
+                }),
+                synced: watch::Sender::new(Synced::default()),
+            }),
+        }
+    }
+
+    /// Records a commit that has returned; its ticket is what a response must wait for.
+    pub fn committed(&self) -> Ticket {
+        let mut positions = self
+            .inner
+            .positions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        positions.committed += 1;
+        crate::ops::metrics::get().sqlite_commits.inc();
+        positions.committed
+    }
+
+    /// Waits until every commit up to `ticket` is on disk, or fails if the flush meant for it
+    /// failed. A waiter that finds no flush running starts one covering every commit so far; the
+    /// others wait for it, and those whose commits came too late for it start the next. The flush
+    /// runs in a task of its own: a waiter that goes away (its request was cancelled) never leaves
+    /// the others waiting for a flush nobody finishes.
+    pub async fn synced(&self, ticket: Ticket) -> Result<(), String> {
+        let mut updates = self.inner.synced.subscribe();
+        loop {
+            {
+                let synced = updates.borrow_and_update();
+                if synced.through >= ticket {
+                    return Ok(());
+                }
+                if let Some((target, error)) = &synced.failed
+                    && *target >= ticket
+                {
+                    return Err(error.to_string());
+                }
+            }
+            self.start_flush();
+            // The sender lives as long as `self`, so this only ends when a flush does.
+            let _ = updates.changed().await;
+        }
+    }
+
+    /// Starts a flush of every commit so far, unless one is running.
+    fn start_flush(&self) {
+        let target = {
+            let mut positions = self
+                .inner
+                .positions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if positions.flushing {
+                return;
+            }
+            positions.flushing = true;
+            positions.committed
+        };
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let flushing = inner.clone();
+            let result = tokio::task::spawn_blocking(move || flushing.flush.flush())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            inner
+                .positions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .flushing = false;
+            let metrics = crate::ops::metrics::get();
+            let outcome = if result.is_ok() { "ok" } else { "error" };
+            metrics
+                .sqlite_flushes
+                .get_or_create(&crate::ops::metrics::Outcome { outcome })
+                .inc();
+            inner.synced.send_modify(|synced| match result {
+                Ok(()) => {
+                    let covered = target.saturating_sub(synced.through);
+                    metrics.sqlite_flush_batch.observe(covered as f64);
+                    synced.through = synced.through.max(target);
+                }
+                Err(error) => {
+                    // Its waiters fail (nothing is acknowledged); later commits get a new flush.
+                    tracing::error!("cannot flush the SQLite WAL to disk: {error}");
+                    synced.failed = Some((target, error.into()));
+                }
+            });
+        });
+    }
+}
+
+/// A flush a test controls, for this module's tests and those of its users.
+#[cfg(test)]
+pub mod gated {
+    use super::{Flush, GroupSync};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, mpsc};
+
+    /// Counts flushes; each waits for a permit, so a test decides when the disk "finishes".
+    struct Gated {
+        flushes: Arc<AtomicUsize>,
+        permits: Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl Flush for Gated {
+        fn flush(&self) -> std::io::Result<()> {
+            self.permits.lock().unwrap().recv().unwrap();
+            self.flushes.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// A group whose flushes each wait for a permit sent on the returned sender, and the count of
+    /// flushes done.
+    pub fn gated() -> (Arc<GroupSync>, Arc<AtomicUsize>, mpsc::Sender<()>) {
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let (permit, permits) = mpsc::channel();
+        let sync = GroupSync::new(Gated {
+            flushes: flushes.clone(),
+            permits: Mutex::new(permits),
+        });
+        (Arc::new(sync), flushes, permit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gated::gated;
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Polls `future` once: its output if that finished it. A waiter is driven here, not in a
+    /// spawned task, so "not released yet" is a fact rather than a task that has not run yet.
+    async fn poll_once<F: Future + Unpin>(future: &mut F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(output) => std::task::Poll::Ready(Some(output)),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        })
+        .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_waiter_is_released_only_after_a_flush_that_began_after_its_commit() {
+        let (sync, flushes, permit) = gated();
+        let mut waiter = Box::pin(sync.synced(sync.committed()));
+        assert!(
+            poll_once(&mut waiter).await.is_none(),
+            "released before any flush"
+        );
+        permit.send(()).unwrap();
+        waiter.await.unwrap();
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn commits_made_during_a_flush_share_the_next_one() {
+        let (sync, flushes, permit) = gated();
+        let mut leader = Box::pin(sync.synced(sync.committed()));
+        assert!(
+            poll_once(&mut leader).await.is_none(),
+            "the first flush runs"
+        );
+        // While the first flush is stalled, 20 more requests commit and wait.
+        let mut followers: Vec<_> = (0..20)
+            .map(|_| Box::pin(sync.synced(sync.committed())))
+            .collect();
+        for follower in &mut followers {
+            assert!(poll_once(follower).await.is_none());
+        }
+        permit.send(()).unwrap();
+        leader.await.unwrap();
+        // The first flush began before their commits, so it released none of them.
+        for follower in &mut followers {
+            assert!(
+                poll_once(follower).await.is_none(),
+                "released by a flush that began before its commit"
+            );
+        }
+        permit.send(()).unwrap();
+        for follower in followers {
+            follower.await.unwrap();
+        }
+        assert_eq!(flushes.load(Ordering::SeqCst), 2, "20 commits, one flush");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_flush_fails_its_waiters_and_the_next_flush_can_succeed() {
+        struct FailOnce(AtomicUsize);
+        impl Flush for FailOnce {
+            fn flush(&self) -> std::io::Result<()> {
+                match self.0.fetch_add(1, Ordering::SeqCst) {
+                    0 => Err(std::io::Error::other("disk gone")),
+                    _ => Ok(()),
+                }
+            }
+        }
+        let sync = GroupSync::new(FailOnce(AtomicUsize::new(0)));
+        let ticket = sync.committed();
+        assert!(sync.synced(ticket).await.unwrap_err().contains("disk gone"));
+        let ticket = sync.committed();
+        sync.synced(ticket).await.unwrap();
+    }
+
+    /// A request cancelled while its flush runs (the guest dropped its publish, the client went
+    /// away) used to take the flush with it and leave `flushing` set: every later request waited
+    /// forever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_waiter_does_not_leave_the_others_waiting() {
+        let (sync, flushes, permit) = gated();
+        let ticket = sync.committed();
+        let first = tokio::spawn({
+            let sync = sync.clone();
+            async move { sync.synced(ticket).await }
+        });
+        while !sync.inner.positions.lock().unwrap().flushing {
+            tokio::task::yield_now().await;
+        }
+        first.abort();
+        let second = tokio::spawn({
+            let sync = sync.clone();
+            async move { sync.synced(ticket).await }
+        });
+        permit.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), second)
+            .await
+            .expect("left waiting for a flush nobody finishes")
+            .unwrap()
+            .unwrap();
+        assert_eq!(flushes.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_wal_that_is_not_there_has_nothing_to_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        WalFile::new(&dir.path().join("db.sqlite")).flush().unwrap();
+    }
+}

@@ -1,0 +1,3 @@
+//! Serving a port.
+
+pub mod http1;
