@@ -115,11 +115,11 @@ fn a_mistake_in_the_runtime_config_stops_startup_and_is_named() {
         ("[key_values]\n", "unknown table [key_values]"),
         (
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ndb = 2\n",
-            "[key_value_store.default]: unknown key `db` for type `redis`",
+            "[key_value_store.default]: unknown field `db`, expected `url`",
         ),
         (
             "[sqlite_database.default]\ntype = \"postgres\"\n",
-            "unknown type `postgres`",
+            "[sqlite_database.default]: unknown variant `postgres`, expected `spin`",
         ),
         ("[sqlite_database.default\n", "is not valid TOML"),
     ] {

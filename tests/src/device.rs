@@ -363,6 +363,25 @@ impl Device {
         }
     }
 
+    /// The close that must be the very next message (WebSocket pings aside).
+    pub async fn next_is_close(&mut self) -> (u16, String) {
+        let deadline = tokio::time::Instant::now() + FRAME_DEADLINE;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("no close within the deadline");
+            match next {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("a message before the close: {other:?}"),
+                Some(Err(error)) => panic!("socket error while waiting for close: {error}"),
+            }
+        }
+    }
+
     /// Proves no frame is pending: a PING's PONG must be the very next frame.
     pub async fn assert_nothing_pending(&mut self) {
         self.send(json!({"type": "PING", "timestamp": timestamp()}))

@@ -6,6 +6,7 @@
 //! components composed with their dependencies (`compose`, `deny`) and precompiled once (`engine`).
 
 mod app;
+mod locks;
 mod capabilities;
 mod durability;
 mod gateway;

@@ -7,20 +7,17 @@ pub mod engine;
 pub mod manifest;
 pub mod runtime_config;
 
-use crate::capabilities::outbound::allowed_hosts::AllowedHosts;
-use compose::DependencyWasm;
 use crate::app::engine::CompileCache;
-use crate::capabilities::key_value::{self, KeyValue};
 use crate::app::manifest::{DependencySource, Manifest};
-use crate::trigger::router::Router;
 use crate::app::runtime_config::RuntimeConfig;
-use crate::capabilities::sqlite::{self, Sqlite};
-use crate::capabilities::instance::{ComponentGrants, InstanceState};
-use crate::capabilities::variables::{self, Variables};
-use crate::capabilities::bindings;
+use crate::capabilities::instance::{AppStates, ComponentGrants, InstanceState};
+use crate::capabilities::outbound::http::LocalEndpointSlot;
 use crate::capabilities::refusals::{deny, unavailable};
+use crate::capabilities::{AppContext, sqlite, variables};
+use crate::trigger::router::Router;
 use anyhow::{Context, bail};
-use std::collections::{BTreeSet, HashMap};
+use compose::DependencyWasm;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wasmtime::Engine;
@@ -51,61 +48,33 @@ pub struct App {
     pub engine: Engine,
     pub router: Router,
     pub components: HashMap<String, LoadedComponent>,
-    pub variables: variables::AppState,
+    pub variables: Arc<variables::AppState>,
     /// The embedded gateway's publish endpoint, once it serves: publishes skip the network.
-    pub local_endpoint: crate::capabilities::outbound::http::LocalEndpointSlot,
+    pub local_endpoint: LocalEndpointSlot,
 }
 
 impl App {
     pub fn load(manifest: &Manifest, options: &LoadOptions) -> anyhow::Result<Self> {
-        let variables = variables::AppState::resolve(manifest, |name| {
+        let variables = Arc::new(variables::AppState::resolve(manifest, |name| {
             std::env::var(name)
                 .ok()
                 .or_else(|| options.variable_defaults.get(name).cloned())
-        })?;
+        })?);
         let state_dir = options
             .state_dir
             .clone()
             .unwrap_or_else(|| manifest.dir.join(".spin"));
-        if let Err(error) = std::fs::create_dir_all(&state_dir) {
-            // Not fatal: the stores report it to the guests (and so to /health) when opened.
-            tracing::warn!(
-                "cannot create state directory {}: {error}",
-                state_dir.display()
-            );
-        }
-        // As Spin does, a configured file's directory is created (a failure is reported to the
-        // guests when they open it).
-        let configured_files = (options.runtime_config.key_value.values())
-            .filter_map(|backend| match backend {
-                crate::app::runtime_config::KeyValueBackend::Spin { path } => path.as_deref(),
-                crate::app::runtime_config::KeyValueBackend::Redis { .. } => None,
-            })
-            .chain(
-                options
-                    .runtime_config
-                    .sqlite
-                    .values()
-                    .map(|b| b.path.as_path()),
-            );
-        for directory in configured_files.filter_map(Path::parent) {
-            if let Err(error) = std::fs::create_dir_all(directory) {
-                tracing::warn!("cannot create {}: {error}", directory.display());
-            }
-        }
-        let key_value = Arc::new(
-            key_value::AppState::configure(
-                &options.runtime_config.key_value,
-                &state_dir.join("sqlite_key_value.db"),
-            )
-            .map_err(|e| anyhow::anyhow!("runtime config: {e}"))?,
-        );
-        let sqlite = Arc::new(sqlite::AppState::configure(
-            &options.runtime_config.sqlite,
-            &state_dir.join("sqlite_db.db"),
-            options.sqlite_mode,
-        ));
-        refuse_unconfigured_labels(manifest, &key_value, &sqlite)?;
+        create_state_directories(&state_dir, &options.runtime_config);
+        let local_endpoint = LocalEndpointSlot::default();
+        let context = AppContext {
+            manifest,
+            runtime_config: &options.runtime_config,
+            state_dir: &state_dir,
+            sqlite_mode: options.sqlite_mode,
+            variables: &variables,
+            local_endpoint: &local_endpoint,
+        };
+        let capabilities = AppStates::configure(&context)?;
         let cache = CompileCache::new(
             options
                 .cache_dir
@@ -113,9 +82,7 @@ impl App {
                 .unwrap_or_else(|| state_dir.join("compiled")),
         );
         let engine = crate::app::engine::new_engine()?;
-        let linker = base_linker(&engine)?;
-
-        let local_endpoint = crate::capabilities::outbound::http::LocalEndpointSlot::default();
+        let linker = AppStates::linker(&engine)?;
         let mut components = HashMap::new();
         let mut routes = Vec::new();
         for trigger in &manifest.http_triggers {
@@ -126,40 +93,8 @@ impl App {
             if components.contains_key(&id) {
                 continue;
             }
-            let component = &manifest.components[&id];
-            let outbound = component
-                .allowed_outbound_hosts
-                .iter()
-                .map(|template| variables.render(template).map_err(anyhow::Error::msg))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .and_then(|hosts| Ok(AllowedHosts::parse(hosts.iter().map(String::as_str))?))
-                .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
-            let grants = ComponentGrants {
-                environment: component.environment.clone().into_iter().collect(),
-                key_value: (
-                    key_value.clone(),
-                    Arc::new(
-                        component
-                            .key_value_stores
-                            .iter()
-                            .cloned()
-                            .collect::<BTreeSet<_>>(),
-                    ),
-                ),
-                sqlite: (
-                    sqlite.clone(),
-                    Arc::new(
-                        component
-                            .sqlite_databases
-                            .iter()
-                            .cloned()
-                            .collect::<BTreeSet<_>>(),
-                    ),
-                ),
-                variables: variables.component(&id),
-                outbound: Arc::new(outbound),
-                local_endpoint: local_endpoint.clone(),
-            };
+            let grants =
+                ComponentGrants::resolve(&capabilities, &id, &manifest.components[&id], &context)?;
             let pre = prepare(manifest, &id, &engine, &linker, &cache)
                 .with_context(|| format!("cannot load component `{id}`"))?;
             components.insert(id, LoadedComponent { pre, grants });
@@ -174,52 +109,23 @@ impl App {
     }
 }
 
-/// A label a component lists must exist (as Spin checks at startup): otherwise every open of it
-/// would fail at run time with `no-such-store`.
-fn refuse_unconfigured_labels(
-    manifest: &Manifest,
-    key_value: &key_value::AppState,
-    sqlite: &sqlite::AppState,
-) -> anyhow::Result<()> {
-    for (id, component) in &manifest.components {
-        for label in &component.key_value_stores {
-            if !key_value.has(label) {
-                bail!(
-                    "unknown key_value_stores label \"{label}\" for component \"{id}\": \
-                     define [key_value_store.{label}] in a runtime config (--runtime-config-file)"
-                );
+/// Creates the state directory and every configured file's directory, as Spin does. A failure is
+/// not fatal: the stores report it to the guests (and so to /health) when opened.
+fn create_state_directories(state_dir: &Path, runtime_config: &RuntimeConfig) {
+    let configured_files = (runtime_config.key_value.values())
+        .filter_map(|backend| match backend {
+            crate::capabilities::key_value::config::KeyValueBackend::Spin { path } => {
+                path.as_deref()
             }
-        }
-        for label in &component.sqlite_databases {
-            if !sqlite.has(label) {
-                bail!(
-                    "component `{id}` uses SQLite database '{label}', which is not defined: \
-                     define [sqlite_database.{label}] in a runtime config (--runtime-config-file)"
-                );
-            }
+            crate::capabilities::key_value::config::KeyValueBackend::Redis { .. } => None,
+        })
+        .chain(runtime_config.sqlite.values().map(|b| b.path()))
+        .filter_map(Path::parent);
+    for directory in std::iter::once(state_dir).chain(configured_files) {
+        if let Err(error) = std::fs::create_dir_all(directory) {
+            tracing::warn!("cannot create {}: {error}", directory.display());
         }
     }
-    Ok(())
-}
-
-/// Every host capability, linked once per app.
-fn base_linker(engine: &Engine) -> anyhow::Result<Linker<InstanceState>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-    bindings::fermyon::spin::key_value::add_to_linker::<_, KeyValue>(
-        &mut linker,
-        InstanceState::key_value,
-    )?;
-    bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(
-        &mut linker,
-        InstanceState::sqlite,
-    )?;
-    bindings::fermyon::spin::variables::add_to_linker::<_, Variables>(
-        &mut linker,
-        InstanceState::variables,
-    )?;
-    Ok(linker)
 }
 
 fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {

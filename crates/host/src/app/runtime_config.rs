@@ -1,32 +1,21 @@
 //! `--runtime-config-file`: the part of Spin's runtime-config format this app uses, read as Spin
 //! reads it, so one file serves both hosts. `[key_value_store.<label>]` is `type = "spin"` (a
 //! SQLite file, `path`) or `type = "redis"` (`url`); `[sqlite_database.<label>]` is
-//! `type = "spin"` (`path`). Anything else stops startup with a message naming it: a setting this
-//! host silently ignored would run the app against state the operator did not intend (Spin itself
-//! ignores unknown keys in a key-value table; this host refuses them).
+//! `type = "spin"` (`path`). Each capability's entry is its own serde type that refuses unknown
+//! keys; anything else stops startup with a message naming it: a setting this host silently
+//! ignored would run the app against state the operator did not intend (Spin itself ignores
+//! unknown keys in a key-value table; this host refuses them).
 //!
 //! Relative paths resolve as Spin resolves them: a key-value `path` against the runtime-config
 //! file's directory, a SQLite `path` against the working directory. A key-value `spin` store
 //! without `path` is in memory, as in Spin; a SQLite database without one is refused (Spin would
 //! give an in-memory database, which would lose every change on exit).
 
+use crate::capabilities::key_value::config::KeyValueBackend;
+use crate::capabilities::sqlite::config::SqliteBackend;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// Where a key-value label keeps its data.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeyValueBackend {
-    /// A SQLite file (Spin's default backend); `None`: in memory.
-    Spin { path: Option<PathBuf> },
-    /// A Redis server, e.g. `redis://127.0.0.1:6379`.
-    Redis { url: String },
-}
-
-/// Where a SQLite label keeps its data: a file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SqliteBackend {
-    pub path: PathBuf,
-}
 
 /// The stores and databases a runtime-config file declares, by label.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -100,21 +89,15 @@ impl RuntimeConfig {
                     message: e.message().to_string(),
                 })?;
         let mut config = Self::default();
-        for (name, value) in &table {
+        for (name, value) in table {
             match name.as_str() {
                 "key_value_store" => {
-                    for (label, entry) in labelled_tables(name, value)? {
-                        let backend = key_value_backend(&label, entry, &bases.key_value)?;
-                        config.key_value.insert(label, backend);
-                    }
+                    config.key_value = labelled(&name, value, &bases.key_value)?;
                 }
                 "sqlite_database" => {
-                    for (label, entry) in labelled_tables(name, value)? {
-                        let backend = sqlite_backend(&label, entry, &bases.sqlite)?;
-                        config.sqlite.insert(label, backend);
-                    }
+                    config.sqlite = labelled(&name, value, &bases.sqlite)?;
                 }
-                other => return Err(invalid(unsupported_table(other))),
+                other => return Err(RuntimeConfigError::Invalid(unsupported_table(other))),
             }
         }
         Ok(config)
@@ -142,10 +125,6 @@ pub struct Bases {
     pub sqlite: PathBuf,
 }
 
-fn invalid(message: String) -> RuntimeConfigError {
-    RuntimeConfigError::Invalid(message)
-}
-
 fn unsupported_table(name: &str) -> String {
     match SPIN_ONLY_ENTRIES.iter().find(|(entry, _)| *entry == name) {
         Some((_, what)) => format!(
@@ -159,142 +138,48 @@ fn unsupported_table(name: &str) -> String {
     }
 }
 
-/// `[kind.<label>]` entries: each must itself be a table.
-fn labelled_tables<'a>(
+/// A capability's `[kind.<label>]` entry: a serde type that refuses unknown keys.
+pub trait Backend: DeserializeOwned {
+    /// `type`s Spin offers that this host does not, each with what it is.
+    const SPIN_ONLY_TYPES: &'static [(&'static str, &'static str)];
+    /// Checks what the type cannot say, and resolves relative paths against `base`.
+    fn resolve(self, base: &Path) -> Result<Self, String>;
+}
+
+/// `[kind.<label>]` entries, each read as a `B`. A `type` Spin offers and this host does not is
+/// named as such; the entry's other values are never repeated (they may hold a token).
+fn labelled<B: Backend>(
     kind: &str,
-    value: &'a toml::Value,
-) -> Result<Vec<(String, &'a toml::Table)>, RuntimeConfigError> {
+    value: toml::Value,
+    base: &Path,
+) -> Result<BTreeMap<String, B>, RuntimeConfigError> {
+    let invalid = |message: String| RuntimeConfigError::Invalid(message);
     let toml::Value::Table(labels) = value else {
         return Err(invalid(format!(
             "`{kind}` must be tables named by label, e.g. [{kind}.default]"
         )));
     };
     labels
-        .iter()
-        .map(|(label, entry)| match entry {
-            toml::Value::Table(entry) => Ok((label.clone(), entry)),
-            _ => Err(invalid(format!(
-                "[{kind}.{label}] must be a table with a `type`"
-            ))),
+        .into_iter()
+        .map(|(label, entry)| {
+            let where_ = format!("[{kind}.{label}]");
+            let Some(type_) = entry.as_table().map(|entry| entry.get("type")) else {
+                return Err(invalid(format!("{where_} must be a table with a `type`")));
+            };
+            let type_ = type_.and_then(toml::Value::as_str);
+            if let Some((type_, what)) = B::SPIN_ONLY_TYPES.iter().find(|(t, _)| Some(*t) == type_) {
+                return Err(invalid(format!(
+                    "{where_}: type `{type_}` ({what}) is supported by Spin, not by this host; \
+                     run the app on Spin to use it, or use a type this host offers"
+                )));
+            }
+            let backend = B::deserialize(entry)
+                .map_err(|error| invalid(format!("{where_}: {}", error.message())))?
+                .resolve(base)
+                .map_err(|message| invalid(format!("{where_}: {message}")))?;
+            Ok((label, backend))
         })
         .collect()
-}
-
-/// The entry's `type`, after checking it names no key outside `allowed` (for that type).
-fn entry_type<'a>(
-    where_: &str,
-    entry: &'a toml::Table,
-    allowed_for: impl Fn(&str) -> Option<&'static [&'static str]>,
-    unsupported: impl Fn(&str) -> Option<String>,
-) -> Result<&'a str, RuntimeConfigError> {
-    let kind = match entry.get("type") {
-        Some(toml::Value::String(kind)) => kind.as_str(),
-        Some(_) => return Err(invalid(format!("{where_}: `type` must be a string"))),
-        None => return Err(invalid(format!("{where_}: missing `type`"))),
-    };
-    if let Some(why) = unsupported(kind) {
-        return Err(invalid(format!("{where_}: {why}")));
-    }
-    let Some(allowed) = allowed_for(kind) else {
-        return Err(invalid(format!("{where_}: unknown type `{kind}`")));
-    };
-    for key in entry.keys() {
-        if key != "type" && !allowed.contains(&key.as_str()) {
-            return Err(invalid(format!(
-                "{where_}: unknown key `{key}` for type `{kind}` (allowed: {})",
-                allowed
-                    .iter()
-                    .map(|k| format!("`{k}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    }
-    Ok(kind)
-}
-
-fn string_key(
-    where_: &str,
-    entry: &toml::Table,
-    key: &str,
-) -> Result<Option<String>, RuntimeConfigError> {
-    match entry.get(key) {
-        None => Ok(None),
-        Some(toml::Value::String(value)) => Ok(Some(value.clone())),
-        Some(_) => Err(invalid(format!("{where_}: `{key}` must be a string"))),
-    }
-}
-
-fn resolve(base: &Path, path: String) -> PathBuf {
-    let path = PathBuf::from(path);
-    if path.is_absolute() {
-        path
-    } else {
-        base.join(path)
-    }
-}
-
-fn key_value_backend(
-    label: &str,
-    entry: &toml::Table,
-    base: &Path,
-) -> Result<KeyValueBackend, RuntimeConfigError> {
-    let where_ = format!("[key_value_store.{label}]");
-    let kind = entry_type(
-        &where_,
-        entry,
-        |kind| match kind {
-            "spin" => Some(&["path"]),
-            "redis" => Some(&["url"]),
-            _ => None,
-        },
-        |kind| {
-            matches!(kind, "azure_cosmos" | "aws_dynamo").then(|| {
-                format!(
-                    "type `{kind}` is supported by Spin, not by this host (it offers `spin` and \
-                     `redis`)"
-                )
-            })
-        },
-    )?;
-    Ok(match kind {
-        "spin" => KeyValueBackend::Spin {
-            path: string_key(&where_, entry, "path")?.map(|p| resolve(base, p)),
-        },
-        _ => KeyValueBackend::Redis {
-            url: string_key(&where_, entry, "url")?
-                .ok_or_else(|| invalid(format!("{where_}: type `redis` needs `url`")))?,
-        },
-    })
-}
-
-fn sqlite_backend(
-    label: &str,
-    entry: &toml::Table,
-    base: &Path,
-) -> Result<SqliteBackend, RuntimeConfigError> {
-    let where_ = format!("[sqlite_database.{label}]");
-    entry_type(
-        &where_,
-        entry,
-        |kind| (kind == "spin").then_some(&["path"][..]),
-        |kind| {
-            (kind == "libsql").then(|| {
-                "type `libsql` (a libSQL/Turso database) is supported by Spin, not by this \
-                 host; use type `spin` with a file `path` here, or run the app on Spin"
-                    .to_string()
-            })
-        },
-    )?;
-    let path = string_key(&where_, entry, "path")?.ok_or_else(|| {
-        invalid(format!(
-            "{where_}: needs a `path` (without one Spin uses an in-memory database, which loses \
-             every change on exit; this host does not offer that)"
-        ))
-    })?;
-    Ok(SqliteBackend {
-        path: resolve(base, path),
-    })
 }
 
 #[cfg(test)]

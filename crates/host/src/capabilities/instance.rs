@@ -1,68 +1,110 @@
-//! The store data of one request: WASI, WASI HTTP and each capability's per-instance state, built
-//! cheaply from the per-component grants prepared once at startup.
+//! The capabilities assembled: their app states (configured once), each component's grants
+//! (resolved once) and the store data of one request (built from the grants per request), plus
+//! WASI itself. A new capability is one field in each of the three structs below.
 
-use crate::capabilities::outbound::allowed_hosts::AllowedHosts;
-use crate::capabilities::key_value::{self, KeyValueView};
-use crate::capabilities::outbound::http::OutboundHooks;
-use crate::capabilities::sqlite::{self, SqliteView};
-use crate::capabilities::variables;
-use std::collections::BTreeSet;
+use crate::app::manifest::Component;
+use crate::capabilities::key_value::{KeyValue, KeyValueView};
+use crate::capabilities::outbound::Outbound;
+use crate::capabilities::sqlite::{Sqlite, SqliteView};
+use crate::capabilities::variables::{self, Variables};
+use crate::capabilities::{AppContext, Capability, RequestScope, key_value, sqlite};
+use crate::durability::held_response::PendingSync;
 use std::sync::Arc;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// What one component may reach, resolved from its manifest entry at startup.
-pub struct ComponentGrants {
-    pub environment: Vec<(String, String)>,
-    pub key_value: (Arc<key_value::AppState>, Arc<BTreeSet<String>>),
-    pub sqlite: (Arc<sqlite::AppState>, Arc<BTreeSet<String>>),
-    pub variables: Arc<variables::ComponentVariables>,
-    pub outbound: Arc<AllowedHosts>,
-    pub local_endpoint: crate::capabilities::outbound::http::LocalEndpointSlot,
+/// Every capability's state for the app.
+pub struct AppStates {
+    key_value: Arc<key_value::AppState>,
+    sqlite: Arc<sqlite::AppState>,
+    variables: Arc<variables::AppState>,
+    outbound: Arc<<Outbound as Capability>::AppState>,
 }
 
+impl AppStates {
+    pub fn configure(context: &AppContext) -> anyhow::Result<Self> {
+        Ok(Self {
+            key_value: KeyValue::configure(context)?,
+            sqlite: Sqlite::configure(context)?,
+            variables: Variables::configure(context)?,
+            outbound: Outbound::configure(context)?,
+        })
+    }
+
+    /// Every capability's host implementation, and WASI's.
+    pub fn linker(engine: &wasmtime::Engine) -> anyhow::Result<Linker<InstanceState>> {
+        let mut linker = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        KeyValue::add_to_linker(&mut linker)?;
+        Sqlite::add_to_linker(&mut linker)?;
+        Variables::add_to_linker(&mut linker)?;
+        Outbound::add_to_linker(&mut linker)?;
+        Ok(linker)
+    }
+}
+
+/// What one component may reach, resolved from its manifest entry at startup.
+pub struct ComponentGrants {
+    environment: Vec<(String, String)>,
+    key_value: <KeyValue as Capability>::Grant,
+    sqlite: <Sqlite as Capability>::Grant,
+    variables: <Variables as Capability>::Grant,
+    outbound: <Outbound as Capability>::Grant,
+}
+
+impl ComponentGrants {
+    pub fn resolve(
+        apps: &AppStates,
+        id: &str,
+        component: &Component,
+        context: &AppContext,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            environment: component.environment.clone().into_iter().collect(),
+            key_value: KeyValue::grant(&apps.key_value, id, component, context)?,
+            sqlite: Sqlite::grant(&apps.sqlite, id, component, context)?,
+            variables: Variables::grant(&apps.variables, id, component, context)?,
+            outbound: Outbound::grant(&apps.outbound, id, component, context)?,
+        })
+    }
+}
+
+/// The store data of one request.
 pub struct InstanceState {
     table: ResourceTable,
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    outbound: OutboundHooks,
-    key_value: key_value::InstanceState,
-    sqlite: sqlite::InstanceState,
-    variables: variables::InstanceState,
+    pending: Arc<PendingSync>,
+    key_value: <KeyValue as Capability>::InstanceState,
+    sqlite: <Sqlite as Capability>::InstanceState,
+    variables: <Variables as Capability>::InstanceState,
+    outbound: <Outbound as Capability>::InstanceState,
 }
 
 impl InstanceState {
     pub fn new(grants: &ComponentGrants) -> Self {
+        let request = RequestScope {
+            pending: Arc::default(),
+        };
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout()
             .inherit_stderr()
             .envs(&grants.environment)
             .allow_tcp(true)
             .allow_udp(true)
-            .socket_addr_check(crate::capabilities::outbound::sockets::addr_check(grants.outbound.clone()));
-        let pending = Arc::new(crate::durability::held_response::PendingSync::default());
+            .socket_addr_check(crate::capabilities::outbound::sockets::addr_check(
+                grants.outbound.allowed.clone(),
+            ));
         Self {
             table: ResourceTable::new(),
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
-            outbound: OutboundHooks {
-                allowed: grants.outbound.clone(),
-                local: grants.local_endpoint.clone(),
-                pending: pending.clone(),
-            },
-            key_value: key_value::InstanceState {
-                app: grants.key_value.0.clone(),
-                allowed: grants.key_value.1.clone(),
-            },
-            sqlite: sqlite::InstanceState {
-                app: grants.sqlite.0.clone(),
-                allowed: grants.sqlite.1.clone(),
-                pending,
-            },
-            variables: variables::InstanceState {
-                variables: grants.variables.clone(),
-            },
+            key_value: KeyValue::instance(&grants.key_value, &request),
+            sqlite: Sqlite::instance(&grants.sqlite, &request),
+            variables: Variables::instance(&grants.variables, &request),
+            outbound: Outbound::instance(&grants.outbound, &request),
+            pending: request.pending,
         }
     }
 
@@ -80,18 +122,18 @@ impl InstanceState {
         }
     }
 
-    /// The commits this request made; its response waits for them to reach the disk.
-    pub fn pending_sync(&self) -> Arc<crate::durability::held_response::PendingSync> {
-        self.sqlite.pending.clone()
-    }
-
     pub fn variables(&mut self) -> &mut variables::InstanceState {
         &mut self.variables
+    }
+
+    /// The commits this request made; its response waits for them to reach the disk.
+    pub fn pending_sync(&self) -> Arc<PendingSync> {
+        self.pending.clone()
     }
 }
 
 impl crate::capabilities::refusals::unavailable::OutboundGrant for InstanceState {
-    fn allowed_outbound_hosts(&self) -> &AllowedHosts {
+    fn allowed_outbound_hosts(&self) -> &crate::capabilities::outbound::allowed_hosts::AllowedHosts {
         &self.outbound.allowed
     }
 }
@@ -114,3 +156,4 @@ impl WasiHttpView for InstanceState {
         }
     }
 }
+

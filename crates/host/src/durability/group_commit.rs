@@ -7,6 +7,7 @@
 //! disk. Checkpoints keep it too: under `NORMAL` SQLite syncs the WAL before copying it into the
 //! database and syncs the database before the WAL is reused.
 
+use crate::locks::lock;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -51,7 +52,7 @@ impl Flush for WalFile {
         file.sync_data()?;
         let metadata = file.metadata()?;
         let identity = Some((metadata.dev(), metadata.ino()));
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = lock(&self.seen);
         if *seen != identity {
             if let Some(directory) = self.wal.parent() {
                 std::fs::File::open(directory)?.sync_all()?;
@@ -67,13 +68,18 @@ struct Positions {
     flushing: bool,
 }
 
+/// A flush of the WAL failed: the commits it covered are not known to be on disk.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot flush the SQLite WAL to disk: {0}")]
+pub struct FlushFailed(Arc<str>);
+
 /// What the flushes so far achieved.
 #[derive(Clone, Default)]
 struct Synced {
     /// Every commit up to here is on disk.
     through: Ticket,
     /// The last failed flush: the commits it was for, and why.
-    failed: Option<(Ticket, Arc<str>)>,
+    failed: Option<(Ticket, FlushFailed)>,
 }
 
 struct Inner {
@@ -103,11 +109,7 @@ impl GroupSync {
 
     /// Records a commit that has returned; its ticket is what a response must wait for.
     pub fn committed(&self) -> Ticket {
-        let mut positions = self
-            .inner
-            .positions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut positions = lock(&self.inner.positions);
         positions.committed += 1;
         crate::ops::metrics::get().sqlite_commits.inc();
         positions.committed
@@ -118,7 +120,7 @@ impl GroupSync {
     /// others wait for it, and those whose commits came too late for it start the next. The flush
     /// runs in a task of its own: a waiter that goes away (its request was cancelled) never leaves
     /// the others waiting for a flush nobody finishes.
-    pub async fn synced(&self, ticket: Ticket) -> Result<(), String> {
+    pub async fn synced(&self, ticket: Ticket) -> Result<(), FlushFailed> {
         let mut updates = self.inner.synced.subscribe();
         loop {
             {
@@ -129,7 +131,7 @@ impl GroupSync {
                 if let Some((target, error)) = &synced.failed
                     && *target >= ticket
                 {
-                    return Err(error.to_string());
+                    return Err(error.clone());
                 }
             }
             self.start_flush();
@@ -141,11 +143,7 @@ impl GroupSync {
     /// Starts a flush of every commit so far, unless one is running.
     fn start_flush(&self) {
         let target = {
-            let mut positions = self
-                .inner
-                .positions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut positions = lock(&self.inner.positions);
             if positions.flushing {
                 return;
             }
@@ -159,11 +157,7 @@ impl GroupSync {
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()));
-            inner
-                .positions
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .flushing = false;
+            lock(&inner.positions).flushing = false;
             let metrics = crate::ops::metrics::get();
             let outcome = if result.is_ok() { "ok" } else { "error" };
             metrics
@@ -178,8 +172,9 @@ impl GroupSync {
                 }
                 Err(error) => {
                     // Its waiters fail (nothing is acknowledged); later commits get a new flush.
-                    tracing::error!("cannot flush the SQLite WAL to disk: {error}");
-                    synced.failed = Some((target, error.into()));
+                    let failed = FlushFailed(error.into());
+                    tracing::error!("{failed}");
+                    synced.failed = Some((target, failed));
                 }
             });
         });
@@ -293,7 +288,7 @@ mod tests {
         }
         let sync = GroupSync::new(FailOnce(AtomicUsize::new(0)));
         let ticket = sync.committed();
-        assert!(sync.synced(ticket).await.unwrap_err().contains("disk gone"));
+        assert!(sync.synced(ticket).await.unwrap_err().to_string().contains("disk gone"));
         let ticket = sync.committed();
         sync.synced(ticket).await.unwrap();
     }

@@ -3,7 +3,8 @@
 //! frame the guest writes after further commits ([`DurableBody`]). No byte of an answer leaves the
 //! host before the writes it may report are durable.
 
-use crate::durability::group_commit::{GroupSync, Ticket};
+use crate::locks::lock;
+use crate::durability::group_commit::{FlushFailed, GroupSync, Ticket};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -19,7 +20,7 @@ pub struct PendingSync {
 
 impl PendingSync {
     pub fn record(&self, group: &Arc<GroupSync>, ticket: Ticket) {
-        let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tickets = lock(&self.tickets);
         match tickets.iter_mut().find(|(g, _)| Arc::ptr_eq(g, group)) {
             Some((_, held)) => *held = ticket,
             None => tickets.push((group.clone(), ticket)),
@@ -27,8 +28,8 @@ impl PendingSync {
     }
 
     /// Waits until every commit recorded so far is on disk.
-    pub async fn wait(&self) -> Result<(), String> {
-        let tickets = std::mem::take(&mut *self.tickets.lock().unwrap_or_else(|e| e.into_inner()));
+    pub async fn wait(&self) -> Result<(), FlushFailed> {
+        let tickets = std::mem::take(&mut *lock(&self.tickets));
         for (group, ticket) in tickets {
             group.synced(ticket).await?;
         }
@@ -36,14 +37,11 @@ impl PendingSync {
     }
 
     fn is_empty(&self) -> bool {
-        self.tickets
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        lock(&self.tickets).is_empty()
     }
 }
 
-type Waiting = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type Waiting = Pin<Box<dyn Future<Output = Result<(), FlushFailed>> + Send>>;
 
 /// A response body whose frames wait for the commits made before they were written.
 pub struct DurableBody<B> {

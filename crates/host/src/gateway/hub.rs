@@ -103,7 +103,7 @@ pub struct Hub {
 
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::locks::lock(&self.state)
     }
 
     pub fn subscribe(&self, connection: &str, channel: &str, filters: &[String], outbox: Outbox) {

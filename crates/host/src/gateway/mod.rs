@@ -23,6 +23,7 @@ mod publish;
 mod session;
 mod writer;
 
+use futures_util::FutureExt;
 use crate::app::App;
 use app_client::{AppClient, AppReply, ConnectionContext, GripSigner};
 use bytes::Bytes;
@@ -95,7 +96,7 @@ pub async fn serve(
     config: GatewayConfig,
     listener: TcpListener,
     publish_listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let hub = Hub::default();
@@ -117,38 +118,26 @@ pub async fn serve(
         address: publish_listener.local_addr()?,
     };
     let _ = gateway.client.app.local_endpoint.set(Arc::new(in_process));
-    let publisher = tokio::spawn(publish::serve(
+    // Both ports stop accepting at the same shutdown.
+    let shutdown = shutdown.shared();
+    let publisher = publish::serve(
         hub,
         publish_listener,
         http1.clone(),
         publish_token,
-    ));
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => { tracing::warn!("gateway accept failed: {error}"); continue; }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
+        shutdown.clone(),
+    );
+    let clients = crate::server::accept_until("gateway", listener, shutdown, |stream, peer| {
         let gateway = gateway.clone();
-        let http1 = http1.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
-            });
-            let connection = http1
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(error) = connection.await {
-                tracing::debug!("gateway connection from {peer} ended: {error}");
-            }
+        let service = service_fn(move |request| {
+            let gateway = gateway.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(request, peer).await) }
         });
-    }
-    publisher.abort();
+        http1
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades()
+    });
+    tokio::join!(publisher, clients);
     Ok(())
 }
 

@@ -14,6 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use protocol::grip::PublishRequest;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -21,29 +22,23 @@ use tokio::net::TcpListener;
 /// Pushpin's `push_in_http_max_body_size`.
 const MAX_BODY: usize = 1_000_000;
 
+/// Serves the publish endpoint until `shutdown` resolves.
 pub async fn serve(
     hub: Hub,
     listener: TcpListener,
     http1: http1::Builder,
     token: Option<Arc<str>>,
+    shutdown: impl Future<Output = ()>,
 ) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true); // As the app's listener: no 40 ms wait on a reply.
-        let hub = hub.clone();
-        let token = token.clone();
-        let http1 = http1.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let hub = hub.clone();
-                let token = token.clone();
-                async move { Ok::<_, Infallible>(publish(&hub, token.as_deref(), request).await) }
-            });
-            let _ = http1.serve_connection(TokioIo::new(stream), service).await;
+    crate::server::accept_until("publish endpoint", listener, shutdown, |stream, _| {
+        let (hub, token) = (hub.clone(), token.clone());
+        let service = service_fn(move |request| {
+            let (hub, token) = (hub.clone(), token.clone());
+            async move { Ok::<_, Infallible>(publish(&hub, token.as_deref(), request).await) }
         });
-    }
+        http1.serve_connection(TokioIo::new(stream), service)
+    })
+    .await;
 }
 
 fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
@@ -79,11 +74,7 @@ fn authorized(headers: &HeaderMap, token: &str) -> bool {
         return false;
     }
     let (given, expected) = (Sha256::digest(given), Sha256::digest(token.as_bytes()));
-    given
-        .iter()
-        .zip(expected.iter())
-        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
-        == 0
+    bool::from(given.as_slice().ct_eq(expected.as_slice()))
 }
 
 /// This process's publish endpoint as an outbound request reaches it in process.

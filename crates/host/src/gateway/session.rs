@@ -8,10 +8,7 @@ use super::hub::{CloseRequest, Hub, Inbox, Outbox};
 use super::writer::{Ending, Outgoing};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
-use protocol::client_frame::FrameError;
-use protocol::close;
 use protocol::grip::{AppEvent, ControlMessage, classify};
-use protocol::server_frame;
 use protocol::ws_events::{Event, EventKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -271,7 +268,7 @@ where
 fn count_close(ending: &Ending) {
     let code = match ending {
         Ending::Close(Some(frame)) | Ending::CloseNow(frame) => u16::from(frame.code),
-        Ending::Close(None) => close::NO_STATUS,
+        Ending::Close(None) => u16::from(CloseCode::Status),
         Ending::Drop => 1006,
     };
     let metrics = crate::ops::metrics::get();
@@ -305,15 +302,12 @@ fn ending(next: Next) -> Option<Ending> {
     }
 }
 
-/// A frame the gateway refuses itself: the client hears why (an `ERROR` frame, then a close code
-/// that says it), and the app that the connection is gone.
-fn refuse(error: FrameError, code: u16, reason: &str, out: &mut Outgoing) -> End {
-    let now = protocol::timestamp::iso8601(std::time::SystemTime::now());
-    let frame = server_frame::error(&error.to_string(), error.code(), None, &now);
-    out.push(Message::text(frame));
+/// A frame the gateway refuses itself (as Pushpin does, with a close code and a reason that says
+/// why; the gateway speaks no application's frames), and the app hears the connection is gone.
+fn refuse(code: CloseCode, reason: &str) -> End {
     End::telling_the_app(Ending::Close(Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_string().into(),
+        code,
+        reason: reason.into(),
     })))
 }
 
@@ -368,7 +362,7 @@ where
                         Some(Ok(Message::Close(frame))) => {
                             let (code, reason) = frame
                                 .map(|f| (u16::from(f.code), f.reason.to_string()))
-                                .unwrap_or((close::NO_STATUS, String::new()));
+                                .unwrap_or((u16::from(CloseCode::Status), String::new()));
                             // The app answers a CLOSE with CLOSE; the connection ends either way,
                             // and nothing but the close echo may follow the client's close.
                             let _ = self.call(&[Event::close(code, &reason)]).await;
@@ -381,19 +375,16 @@ where
                             None => { missed_pongs = 0; continue; }
                         },
                         Some(Err(WsError::Capacity(_))) => {
-                            return refuse(FrameError::TooLarge, close::MESSAGE_TOO_BIG, close::REASON_MESSAGE_TOO_BIG, &mut self.out);
+                            return refuse(CloseCode::Size, "message too large");
                         }
                         Some(Err(WsError::Utf8(_))) => {
-                            return refuse(FrameError::InvalidUtf8, close::INVALID_PAYLOAD, close::REASON_INVALID_PAYLOAD, &mut self.out);
+                            return refuse(CloseCode::Invalid, "invalid UTF-8");
                         }
                         // A frame that breaks RFC 6455 (a reserved opcode or bit, an unmasked
                         // frame): the client hears 1002 rather than a bare 1006.
                         Some(Err(WsError::Protocol(error))) => {
                             tracing::debug!(connection = self.state.context.id.as_str(), "protocol error: {error}");
-                            return End::telling_the_app(Ending::Close(Some(CloseFrame {
-                                code: CloseCode::from(close::PROTOCOL_ERROR),
-                                reason: close::REASON_PROTOCOL_ERROR.into(),
-                            })));
+                            return refuse(CloseCode::Protocol, "protocol error");
                         }
                         Some(Err(_)) | None => return End::telling_the_app(Ending::Drop),
                     };

@@ -173,8 +173,9 @@ async fn a_close_request_ends_the_session_at_once_while_a_write_is_blocked() {
     harness
         .closes
         .send(CloseRequest {
-            code: protocol::close::TOO_MANY_CONNECTIONS,
-            reason: protocol::close::REASON_TOO_MANY_CONNECTIONS.into(),
+            // An application's own code, as an app's close control message carries.
+            code: 4002,
+            reason: "closed by the app".into(),
         })
         .unwrap();
     // Far below SEND_TIMEOUT: the close must not wait for the blocked write.

@@ -1,3 +1,47 @@
-//! Serving a port.
+//! Serving a port: the one accept loop every listener of the host uses (HTTP triggers, the
+//! gateway's client and publish ports, metrics), and how each speaks HTTP/1 (`http1`).
 
 pub mod http1;
+
+use std::net::SocketAddr;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Accepts connections on `listener` until `shutdown` resolves, handing each to `serve`, which
+/// returns the future that serves it; that runs in a task of its own, and its error (a client
+/// that went away mid-request, a malformed request) is logged at debug level. `what` names the
+/// port in the log.
+pub async fn accept_until<S, F, E>(
+    what: &'static str,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    mut serve: S,
+) where
+    S: FnMut(TcpStream, SocketAddr) -> F,
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: the next accept may succeed.
+                    tracing::warn!("{what}: accept failed: {error}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // A response leaves in more than one write (head, then body frames); with Nagle's
+        // algorithm the second waits for the peer's delayed ACK, 40 ms.
+        let _ = stream.set_nodelay(true);
+        let connection = serve(stream, peer);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!("{what}: connection from {peer} ended: {error}");
+            }
+        });
+    }
+    tracing::debug!("{what}: no longer accepting");
+}

@@ -38,34 +38,15 @@ pub async fn serve(
     let local = listener.local_addr()?;
     let http1 = crate::server::http1::builder(header_read_timeout);
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!("accept failed: {error}");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // A response leaves in more than one write (head, then body frames as the guest streams
-        // them); with Nagle's algorithm the second waits for the peer's delayed ACK, 40 ms.
-        let _ = stream.set_nodelay(true);
+    crate::server::accept_until("HTTP triggers", listener, shutdown, |stream, peer| {
         let app = app.clone();
         let service = service_fn(move |request| {
             let app = app.clone();
             async move { Ok::<_, Infallible>(handle(&app, request, local, peer).await) }
         });
-        let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!("connection from {peer} ended: {error}");
-            }
-        });
-    }
-    drop(listener);
+        graceful.watch(http1.serve_connection(TokioIo::new(stream), service))
+    })
+    .await;
     tracing::info!("shutting down: waiting for in-flight requests");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all requests finished"),
@@ -92,11 +73,13 @@ where
     let path = request.uri().path().to_string();
     // The route as the manifest writes it: a metrics label with as many values as routes.
     let mut route_label = "unmatched".to_string();
+    let mut component_label = None;
     let mut response = match app.router.route(&path) {
         None => json_response(StatusCode::NOT_FOUND, r#"{"error":"Not found"}"#),
         Some(route) => {
             let component = route.component.to_string();
             route_label = route.raw_route.to_string();
+            component_label = Some(component.clone());
             crate::ops::metrics::get()
                 .component_instantiations
                 .get_or_create(&crate::ops::metrics::ComponentLabel {
@@ -115,7 +98,9 @@ where
             }
         }
     };
-    crate::ops::metrics::record_app_report(response.headers_mut());
+    if let Some(component) = &component_label {
+        crate::ops::metrics::app_metrics::record(component, response.headers_mut());
+    }
     let metrics = crate::ops::metrics::get();
     metrics
         .http_requests

@@ -50,10 +50,10 @@ fn stores_and_databases_are_read_by_label_with_relative_paths_resolved_as_spin_d
         KeyValueBackend::Spin { path: None }
     );
     assert_eq!(
-        config.sqlite["default"].path,
+        config.sqlite["default"].path(),
         Path::new("/var/lib/sync/sqlite_db.db")
     );
-    assert_eq!(config.sqlite["audit"].path, Path::new("/srv/work/audit.db"));
+    assert_eq!(config.sqlite["audit"].path(), Path::new("/srv/work/audit.db"));
 }
 
 #[test]
@@ -79,27 +79,27 @@ fn each_mistake_is_named() {
         ("[key_value]\n", "unknown table [key_value]"),
         (
             "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\npassword = \"p\"",
-            "[key_value_store.default]: unknown key `password` for type `redis` (allowed: `url`)",
+            "[key_value_store.default]: unknown field `password`, expected `url`",
         ),
         (
             "[key_value_store.default]\ntype = \"memcached\"",
-            "[key_value_store.default]: unknown type `memcached`",
+            "[key_value_store.default]: unknown variant `memcached`, expected `spin` or `redis`",
         ),
         (
             "[key_value_store.default]\ntype = \"azure_cosmos\"",
-            "type `azure_cosmos` is supported by Spin, not by this host",
+            "type `azure_cosmos` (Azure Cosmos DB) is supported by Spin, not by this host",
         ),
         (
             "[key_value_store.default]\nurl = \"redis://x\"",
-            "[key_value_store.default]: missing `type`",
+            "[key_value_store.default]: missing field `type`",
         ),
         (
             "[key_value_store.default]\ntype = \"redis\"",
-            "type `redis` needs `url`",
+            "[key_value_store.default]: missing field `url`",
         ),
         (
             "[key_value_store.default]\ntype = \"spin\"\npath = 3",
-            "`path` must be a string",
+            "[key_value_store.default]: invalid type: integer `3`, expected path string",
         ),
         (
             "[sqlite_database.default]\ntype = \"libsql\"\nurl = \"https://x.turso.io\"\ntoken = \"t\"",
@@ -107,7 +107,7 @@ fn each_mistake_is_named() {
         ),
         (
             "[sqlite_database.default]\ntype = \"spin\"\nurl = \"x\"",
-            "[sqlite_database.default]: unknown key `url` for type `spin`",
+            "[sqlite_database.default]: unknown field `url`, expected `path`",
         ),
         (
             "key_value_store = 1",

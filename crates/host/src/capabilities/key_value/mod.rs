@@ -3,113 +3,30 @@
 //! or moves them to another file or to Redis (`redis_store`). A component opens only the labels its
 //! manifest entry lists; any other label is `access-denied`, never a trap.
 
+pub mod config;
 mod redis_store;
+mod sqlite_store;
+mod store;
+
+pub use sqlite_store::SqliteFile;
+pub use store::Store;
 
 use crate::capabilities::bindings::fermyon::spin::key_value::{Error, Host, HostStore};
-use crate::app::runtime_config::KeyValueBackend;
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::capabilities::{AppContext, Capability, RequestScope, instance};
+use crate::app::manifest::Component;
+use anyhow::bail;
+use config::KeyValueBackend;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-/// A store backend. Errors are messages for the guest's `other(string)`.
-pub trait Store: Send + Sync {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), String>;
-    fn delete(&self, key: &str) -> Result<(), String>;
-    fn exists(&self, key: &str) -> Result<bool, String>;
-    fn keys(&self) -> Result<Vec<String>, String>;
-}
-
-/// Spin's default backend: one row per key in a shared SQLite file, opened on first use so an
-/// unusable file is reported to the guest (and to /health) instead of stopping the host.
-pub struct SqliteStore {
+/// A configured backend that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("[key_value_store.{label}]: {source}")]
+pub struct BackendError {
     label: String,
-    file: Arc<SqliteFile>,
-}
-
-/// The SQLite file all labels of the default backend share.
-pub struct SqliteFile {
-    path: PathBuf,
-    connection: Mutex<Option<Connection>>,
-}
-
-impl SqliteFile {
-    pub fn new(path: PathBuf) -> Arc<Self> {
-        Arc::new(Self {
-            path,
-            connection: Mutex::new(None),
-        })
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
-        crate::capabilities::blocking::disk(|| {
-            let mut guard = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-            if guard.is_none() {
-                *guard = Some(
-                    self.open()
-                        .map_err(|e| format!("{}: {e}", self.path.display()))?,
-                );
-            }
-            f(guard.as_ref().expect("opened above")).map_err(|e| e.to_string())
-        })
-    }
-
-    fn open(&self) -> rusqlite::Result<Connection> {
-        let connection = crate::capabilities::sqlite::file::open_wal(&self.path)?;
-        // A write is not flushed on its own: it survives the process dying (the OS holds it) but
-        // an OS crash or power loss may undo the newest writes. What this app keeps here is
-        // rate-limit state, for which that is harmless (docs/durability.md).
-        connection.execute_batch(
-            "PRAGMA synchronous = NORMAL;
-             CREATE TABLE IF NOT EXISTS spin_key_value (
-                 store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
-                 PRIMARY KEY (store, key));",
-        )?;
-        Ok(connection)
-    }
-}
-
-impl Store for SqliteStore {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.file.with(|c| {
-            c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                .query_row(params![self.label, key], |row| row.get(0))
-                .optional()
-        })
-    }
-
-    fn set(&self, key: &str, value: &[u8]) -> Result<(), String> {
-        self.file.with(|c| {
-            c.prepare_cached(
-                "INSERT INTO spin_key_value (store, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (store, key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![self.label, key, value])
-            .map(drop)
-        })
-    }
-
-    fn delete(&self, key: &str) -> Result<(), String> {
-        self.file.with(|c| {
-            c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
-                .execute(params![self.label, key])
-                .map(drop)
-        })
-    }
-
-    fn exists(&self, key: &str) -> Result<bool, String> {
-        self.get(key).map(|value| value.is_some())
-    }
-
-    fn keys(&self) -> Result<Vec<String>, String> {
-        self.file.with(|c| {
-            c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?
-                .query_map(params![self.label], |row| row.get(0))?
-                .collect()
-        })
-    }
+    source: redis_store::InvalidRedisUrl,
 }
 
 /// Per-app state: the configured stores by label.
@@ -130,7 +47,7 @@ impl AppState {
     pub fn configure(
         labels: &BTreeMap<String, KeyValueBackend>,
         default_file: &Path,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, BackendError> {
         let mut files: HashMap<PathBuf, Arc<SqliteFile>> = HashMap::new();
         let mut file = |path: &Path| {
             files
@@ -145,16 +62,18 @@ impl AppState {
         let configured = crate::app::runtime_config::with_default(labels, &default);
         for (label, backend) in configured {
             let store: Arc<dyn Store> = match backend {
-                KeyValueBackend::Spin { path } => Arc::new(SqliteStore {
+                KeyValueBackend::Spin { path } => Arc::new(sqlite_store::SqliteStore {
                     label: label.to_string(),
                     // As in Spin, a `spin` store without a path lives in memory. One connection
                     // serves each file, so every request sees the same memory database.
                     file: file(path.as_deref().unwrap_or(Path::new(":memory:"))),
                 }),
-                KeyValueBackend::Redis { url } => Arc::new(
-                    redis_store::RedisStore::new(url)
-                        .map_err(|e| format!("[key_value_store.{label}]: {e}"))?,
-                ),
+                KeyValueBackend::Redis { url } => {
+                    Arc::new(redis_store::RedisStore::new(url).map_err(|source| BackendError {
+                        label: label.to_string(),
+                        source,
+                    })?)
+                }
             };
             stores.insert(label.to_string(), store);
         }
@@ -168,6 +87,7 @@ impl AppState {
 }
 
 /// Per-instance state: which labels this component may open.
+#[derive(Clone)]
 pub struct InstanceState {
     pub app: Arc<AppState>,
     pub allowed: Arc<BTreeSet<String>>,
@@ -185,6 +105,54 @@ pub struct KeyValue;
 
 impl HasData for KeyValue {
     type Data<'a> = KeyValueView<'a>;
+}
+
+impl Capability for KeyValue {
+    type AppState = AppState;
+    type Grant = InstanceState;
+    type InstanceState = InstanceState;
+
+    fn configure(context: &AppContext) -> anyhow::Result<Arc<AppState>> {
+        let app = AppState::configure(
+            &context.runtime_config.key_value,
+            &context.state_dir.join("sqlite_key_value.db"),
+        )
+        .map_err(|e| anyhow::anyhow!("runtime config: {e}"))?;
+        // A label a component lists must exist (as Spin checks at startup): otherwise every open
+        // of it would fail at run time with `no-such-store`.
+        for (id, component) in &context.manifest.components {
+            if let Some(label) = (component.key_value_stores.iter()).find(|label| !app.has(label)) {
+                bail!(
+                    "unknown key_value_stores label \"{label}\" for component \"{id}\": \
+                     define [key_value_store.{label}] in a runtime config (--runtime-config-file)"
+                );
+            }
+        }
+        Ok(Arc::new(app))
+    }
+
+    fn grant(
+        app: &Arc<AppState>,
+        _id: &str,
+        component: &Component,
+        _context: &AppContext,
+    ) -> anyhow::Result<InstanceState> {
+        Ok(InstanceState {
+            app: app.clone(),
+            allowed: Arc::new(component.key_value_stores.iter().cloned().collect()),
+        })
+    }
+
+    fn instance(grant: &InstanceState, _request: &RequestScope) -> InstanceState {
+        grant.clone()
+    }
+
+    fn add_to_linker(linker: &mut Linker<instance::InstanceState>) -> wasmtime::Result<()> {
+        crate::capabilities::bindings::fermyon::spin::key_value::add_to_linker::<_, KeyValue>(
+            linker,
+            instance::InstanceState::key_value,
+        )
+    }
 }
 
 impl KeyValueView<'_> {
@@ -214,7 +182,7 @@ impl HostStore for KeyValueView<'_> {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
-        Ok(self.store(&store)?.get(&key).map_err(Error::Other))
+        Ok(self.store(&store)?.get(&key))
     }
 
     fn set(
@@ -223,7 +191,7 @@ impl HostStore for KeyValueView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.store(&store)?.set(&key, &value).map_err(Error::Other))
+        Ok(self.store(&store)?.set(&key, &value))
     }
 
     fn delete(
@@ -231,7 +199,7 @@ impl HostStore for KeyValueView<'_> {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        Ok(self.store(&store)?.delete(&key).map_err(Error::Other))
+        Ok(self.store(&store)?.delete(&key))
     }
 
     fn exists(
@@ -239,14 +207,14 @@ impl HostStore for KeyValueView<'_> {
         store: Resource<OpenStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, Error>> {
-        Ok(self.store(&store)?.exists(&key).map_err(Error::Other))
+        Ok(self.store(&store)?.exists(&key))
     }
 
     fn get_keys(
         &mut self,
         store: Resource<OpenStore>,
     ) -> wasmtime::Result<Result<Vec<String>, Error>> {
-        Ok(self.store(&store)?.keys().map_err(Error::Other))
+        Ok(self.store(&store)?.keys())
     }
 
     fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
@@ -367,7 +335,8 @@ mod tests {
         )]);
         let error = AppState::configure(&labels, Path::new("unused.db"))
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(
             error.contains("[key_value_store.default]: invalid Redis URL"),
             "{error}"
@@ -380,7 +349,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // A directory where the database file should be: SQLite cannot open it.
         std::fs::create_dir(dir.path().join("kv.db")).unwrap();
-        let store = SqliteStore {
+        let store = sqlite_store::SqliteStore {
             label: "default".into(),
             file: SqliteFile::new(dir.path().join("kv.db")),
         };

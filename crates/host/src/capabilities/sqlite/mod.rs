@@ -10,6 +10,7 @@
 //! changes it), SQLite's defaults otherwise and a 5 s busy timeout. Files are opened on first use:
 //! an unusable file is an `io` error for the guest.
 
+pub mod config;
 pub mod file;
 pub mod write_gate;
 
@@ -18,14 +19,18 @@ use crate::capabilities::bindings::fermyon::spin::sqlite::{
 };
 use crate::durability::held_response::PendingSync;
 use crate::durability::group_commit::{GroupSync, WalFile};
-use crate::app::runtime_config::SqliteBackend;
+use crate::app::manifest::Component;
+use crate::capabilities::pool::Pool;
+use crate::capabilities::{AppContext, Capability, RequestScope, instance};
+use anyhow::bail;
+use config::SqliteBackend;
 use crate::capabilities::sqlite::write_gate::WriteGate;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 /// Idle connections kept per database; more are opened under load and closed when returned. A
 /// connection opened under load reads the schema and prepares every statement afresh, so the pool
@@ -52,7 +57,7 @@ pub enum SqliteMode {
 pub struct Database {
     path: PathBuf,
     mode: SqliteMode,
-    idle: Mutex<Vec<Connection>>,
+    idle: Pool<Connection>,
     /// In `wal` mode, the flushes that make commits durable.
     group: Option<Arc<GroupSync>>,
     /// In `wal` mode, the queue of writing connections.
@@ -71,17 +76,15 @@ impl Database {
         Arc::new(Self {
             path,
             mode,
-            idle: Mutex::new(Vec::new()),
+            idle: Pool::new(MAX_IDLE_CONNECTIONS),
             group,
             writers: WriteGate::default(),
         })
     }
 
     fn checkout(&self) -> Result<Connection, Error> {
-        if let Some(connection) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-            return Ok(connection);
-        }
-        self.open()
+        self.idle
+            .take_or(|| self.open())
             .map_err(|e| Error::Io(format!("cannot open {}: {e}", self.path.display())))
     }
 
@@ -112,10 +115,7 @@ impl Database {
         if !connection.is_autocommit() && connection.execute_batch("ROLLBACK").is_err() {
             return; // Dropped: a connection in an unknown state must not be reused.
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE_CONNECTIONS {
-            idle.push(connection);
-        }
+        self.idle.give_back(connection);
     }
 }
 
@@ -139,15 +139,14 @@ impl AppState {
         mode: SqliteMode,
     ) -> Self {
         let mut files: HashMap<PathBuf, Arc<Database>> = HashMap::new();
-        let default = SqliteBackend {
-            path: default_file.to_path_buf(),
-        };
+        let default = SqliteBackend::file(default_file.to_path_buf());
         let configured = crate::app::runtime_config::with_default(labels, &default);
         let databases = configured
             .map(|(label, backend)| {
+                let path = backend.path().to_path_buf();
                 let database = files
-                    .entry(backend.path.clone())
-                    .or_insert_with(|| Database::new(backend.path.clone(), mode))
+                    .entry(path.clone())
+                    .or_insert_with(|| Database::new(path, mode))
                     .clone();
                 (label.to_string(), database)
             })
@@ -201,6 +200,63 @@ impl HasData for Sqlite {
     type Data<'a> = SqliteView<'a>;
 }
 
+/// What a component may open: its labels of the app's databases.
+pub struct Grant {
+    app: Arc<AppState>,
+    allowed: Arc<BTreeSet<String>>,
+}
+
+impl Capability for Sqlite {
+    type AppState = AppState;
+    type Grant = Grant;
+    type InstanceState = InstanceState;
+
+    fn configure(context: &AppContext) -> anyhow::Result<Arc<AppState>> {
+        let app = AppState::configure(
+            &context.runtime_config.sqlite,
+            &context.state_dir.join("sqlite_db.db"),
+            context.sqlite_mode,
+        );
+        // A label a component lists must exist, as Spin checks at startup.
+        for (id, component) in &context.manifest.components {
+            if let Some(label) = (component.sqlite_databases.iter()).find(|label| !app.has(label)) {
+                bail!(
+                    "component `{id}` uses SQLite database '{label}', which is not defined: \
+                     define [sqlite_database.{label}] in a runtime config (--runtime-config-file)"
+                );
+            }
+        }
+        Ok(Arc::new(app))
+    }
+
+    fn grant(
+        app: &Arc<AppState>,
+        _id: &str,
+        component: &Component,
+        _context: &AppContext,
+    ) -> anyhow::Result<Grant> {
+        Ok(Grant {
+            app: app.clone(),
+            allowed: Arc::new(component.sqlite_databases.iter().cloned().collect()),
+        })
+    }
+
+    fn instance(grant: &Grant, request: &RequestScope) -> InstanceState {
+        InstanceState {
+            app: grant.app.clone(),
+            allowed: grant.allowed.clone(),
+            pending: request.pending.clone(),
+        }
+    }
+
+    fn add_to_linker(linker: &mut Linker<instance::InstanceState>) -> wasmtime::Result<()> {
+        crate::capabilities::bindings::fermyon::spin::sqlite::add_to_linker::<_, Sqlite>(
+            linker,
+            instance::InstanceState::sqlite,
+        )
+    }
+}
+
 impl Host for SqliteView<'_> {}
 
 impl HostConnection for SqliteView<'_> {
@@ -249,7 +305,7 @@ impl HostConnection for SqliteView<'_> {
                 {
                     return Err(rusqlite::Error::SqliteFailure(
                         rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                        Some("database is locked (waited for the other writers)".into()),
+                        None,
                     ));
                 }
                 open.writing = true;
@@ -316,9 +372,16 @@ fn run_prepared(
     Ok(QueryResult { columns, rows: out })
 }
 
+/// What a statement that met another connection's lock (`SQLITE_BUSY`, `SQLITE_LOCKED`), or
+/// waited too long for the write gate, answers: SQLite's own text for `SQLITE_BUSY`, which is also
+/// what Spin's SQLite host answers. The interface has no case of its own for it, so this exact
+/// value is how the condition crosses to the guest, which may retry.
+pub const BUSY: &str = "database is locked";
+
 fn map_error(error: rusqlite::Error) -> Error {
     match error.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => Error::DatabaseFull,
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::Io(BUSY.into()),
         _ => Error::Io(error.to_string()),
     }
 }
@@ -546,6 +609,31 @@ mod tests {
 
     /// A writer takes the database's gate at its first write and gives it back when its
     /// transaction ends; readers never take it.
+    #[test]
+    fn a_lock_held_elsewhere_reaches_the_guest_as_the_one_busy_value() {
+        let failure = |code, message: Option<&str>| {
+            map_error(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                message.map(str::to_string),
+            ))
+        };
+        for (code, message) in [
+            (rusqlite::ffi::SQLITE_BUSY, None),
+            (rusqlite::ffi::SQLITE_BUSY, Some("database is locked")),
+            (rusqlite::ffi::SQLITE_LOCKED, Some("database table is locked: t")),
+            (rusqlite::ffi::SQLITE_LOCKED, Some("database schema is locked: main")),
+        ] {
+            assert!(
+                matches!(failure(code, message), Error::Io(text) if text == BUSY),
+                "{code} {message:?}"
+            );
+        }
+        assert!(matches!(
+            failure(rusqlite::ffi::SQLITE_CONSTRAINT, Some("row is locked by user")),
+            Error::Io(text) if text == "row is locked by user"
+        ));
+    }
+
     #[test]
     fn writers_queue_at_the_gate_and_readers_pass() {
         with_view(&["default"], |view, _| {

@@ -5,6 +5,7 @@
 //! `BEGIN IMMEDIATE`) and gives it back when its transaction ends, so writers queue and the lock
 //! passes at once.
 
+use crate::locks::lock;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ impl WriteGate {
     /// Takes the gate, waiting at most `timeout`; false when it stayed taken.
     pub fn acquire(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = lock(&self.held);
         while *held {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -27,7 +28,7 @@ impl WriteGate {
             held = self
                 .freed
                 .wait_timeout(held, left)
-                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .0;
         }
         *held = true;
@@ -35,7 +36,7 @@ impl WriteGate {
     }
 
     pub fn release(&self) {
-        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        *lock(&self.held) = false;
         self.freed.notify_one();
     }
 }

@@ -8,18 +8,31 @@ use crate::capabilities::bindings::fermyon::spin::variables::{Error, Host};
 use crate::app::manifest::Manifest;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use wasmtime::component::HasData;
+use crate::app::manifest::Component;
+use crate::capabilities::{AppContext, Capability, RequestScope, instance};
+use wasmtime::component::{HasData, Linker};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VariablesError {
     #[error("variable `{name}` is required but has no value: set the environment variable {env}")]
     MissingRequired { name: String, env: String },
-    #[error("component `{component}` variable `{variable}`: {message}")]
+    #[error("component `{component}` variable `{variable}`: {source}")]
     Template {
         component: String,
         variable: String,
-        message: String,
+        source: TemplateError,
     },
+}
+
+/// A `{{ name }}` template that cannot be rendered.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unclosed `{{{{` in `{0}`")]
+    Unclosed(String),
+    #[error("empty `{{{{ }}}}` in `{0}`")]
+    Empty(String),
+    #[error("no application variable `{0}`")]
+    Unknown(String),
 }
 
 /// The environment variable Spin reads an application variable from.
@@ -77,10 +90,10 @@ impl AppState {
             let mut rendered = BTreeMap::new();
             for (variable, template) in &component.variables {
                 let value =
-                    render(template, &application).map_err(|message| VariablesError::Template {
+                    render(template, &application).map_err(|source| VariablesError::Template {
                         component: id.clone(),
                         variable: variable.clone(),
-                        message,
+                        source,
                     })?;
                 rendered.insert(variable.clone(), value);
             }
@@ -102,7 +115,7 @@ impl AppState {
     }
 
     /// Renders a template against application variables (for `allowed_outbound_hosts`).
-    pub fn render(&self, template: &str) -> Result<String, String> {
+    pub fn render(&self, template: &str) -> Result<String, TemplateError> {
         render(template, &self.application)
     }
 }
@@ -113,7 +126,7 @@ enum Part<'a> {
     Reference(&'a str),
 }
 
-fn parse_template(template: &str) -> Result<Vec<Part<'_>>, String> {
+fn parse_template(template: &str) -> Result<Vec<Part<'_>>, TemplateError> {
     let mut parts = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -121,10 +134,10 @@ fn parse_template(template: &str) -> Result<Vec<Part<'_>>, String> {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
-            .ok_or_else(|| format!("unclosed `{{{{` in `{template}`"))?;
+            .ok_or_else(|| TemplateError::Unclosed(template.to_string()))?;
         let name = after[..end].trim();
         if name.is_empty() {
-            return Err(format!("empty `{{{{ }}}}` in `{template}`"));
+            return Err(TemplateError::Empty(template.to_string()));
         }
         parts.push(Part::Reference(name));
         rest = &after[end + 2..];
@@ -134,7 +147,7 @@ fn parse_template(template: &str) -> Result<Vec<Part<'_>>, String> {
 }
 
 /// The names a template refers to, e.g. `["host"]` for `https://{{ host }}/x`.
-pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
+pub fn template_references(template: &str) -> Result<Vec<&str>, TemplateError> {
     Ok(parse_template(template)?
         .into_iter()
         .filter_map(|part| match part {
@@ -144,7 +157,7 @@ pub fn template_references(template: &str) -> Result<Vec<&str>, String> {
         .collect())
 }
 
-fn render(template: &str, values: &HashMap<String, String>) -> Result<String, String> {
+fn render(template: &str, values: &HashMap<String, String>) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len());
     for part in parse_template(template)? {
         match part {
@@ -152,7 +165,7 @@ fn render(template: &str, values: &HashMap<String, String>) -> Result<String, St
             Part::Reference(name) => out.push_str(
                 values
                     .get(name)
-                    .ok_or_else(|| format!("no application variable `{name}`"))?,
+                    .ok_or_else(|| TemplateError::Unknown(name.to_string()))?,
             ),
         }
     }
@@ -168,6 +181,39 @@ pub struct Variables;
 
 impl HasData for Variables {
     type Data<'a> = &'a mut InstanceState;
+}
+
+impl Capability for Variables {
+    type AppState = AppState;
+    type Grant = Arc<ComponentVariables>;
+    type InstanceState = InstanceState;
+
+    /// Resolved by the app before anything else is configured (see [`AppContext::variables`]).
+    fn configure(context: &AppContext) -> anyhow::Result<Arc<AppState>> {
+        Ok(context.variables.clone())
+    }
+
+    fn grant(
+        app: &Arc<AppState>,
+        id: &str,
+        _component: &Component,
+        _context: &AppContext,
+    ) -> anyhow::Result<Arc<ComponentVariables>> {
+        Ok(app.component(id))
+    }
+
+    fn instance(grant: &Arc<ComponentVariables>, _request: &RequestScope) -> InstanceState {
+        InstanceState {
+            variables: grant.clone(),
+        }
+    }
+
+    fn add_to_linker(linker: &mut Linker<instance::InstanceState>) -> wasmtime::Result<()> {
+        crate::capabilities::bindings::fermyon::spin::variables::add_to_linker::<_, Variables>(
+            linker,
+            instance::InstanceState::variables,
+        )
+    }
 }
 
 fn is_valid_name(name: &str) -> bool {

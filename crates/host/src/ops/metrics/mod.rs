@@ -3,11 +3,11 @@
 //! HTTP status, a component id, a known close code); nothing carries a user id, a token, a
 //! connection id or any other value a client chooses.
 
-mod app_report;
+pub mod app_metrics;
 mod server;
 
-pub use app_report::record_app_report;
 pub use server::serve;
+use app_metrics::AppMetricLabels;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -41,7 +41,7 @@ pub struct Outcome {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CloseCode {
-    /// A close code the protocol defines, or `other`.
+    /// A close code RFC 6455 defines, `4xxx`, or `other`.
     pub code: &'static str,
 }
 
@@ -73,124 +73,44 @@ pub struct Metrics {
     pub sqlite_commits: Counter,
     pub sqlite_flushes: Family<Outcome, Counter>,
     pub sqlite_flush_batch: Histogram,
-    pub rate_limit_refusals: Counter,
-    pub catch_up_rows: Histogram,
-    pub app_closes: Family<CloseCode, Counter>,
+    pub app_counters: Family<AppMetricLabels, Counter>,
+    pub app_histograms: HistogramFamily<AppMetricLabels>,
+    pub app_metrics_dropped: Counter,
+    app_admitted: app_metrics::Admitted,
+}
+
+/// Registers `metric` under `name` and returns it.
+fn registered<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
 }
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("sync_host");
-        let metrics = Self {
-            http_requests: Family::default(),
-            http_request_duration: Family::new_with_constructor(latency),
-            component_instantiations: Family::default(),
-            component_instances_live: Gauge::default(),
-            gateway_sockets_open: Gauge::default(),
-            gateway_sockets_accepted: Counter::default(),
-            gateway_app_calls: Family::default(),
-            gateway_closes: Family::default(),
-            gateway_publish_requests: Family::default(),
-            gateway_published_items: Counter::default(),
-            outbound_requests: Family::default(),
-            sqlite_commits: Counter::default(),
-            sqlite_flushes: Family::default(),
-            sqlite_flush_batch: sizes(),
-            rate_limit_refusals: Counter::default(),
-            catch_up_rows: sizes(),
-            app_closes: Family::default(),
-            // Replaced below by the registry every metric is registered in.
-            registry: Registry::default(),
-        };
-        let (m, r) = (&metrics, &mut registry);
-        r.register(
-            "http_requests",
-            "HTTP trigger requests by route and status",
-            m.http_requests.clone(),
-        );
-        r.register(
-            "http_request_duration_seconds",
-            "Time from request to response head, by route",
-            m.http_request_duration.clone(),
-        );
-        r.register(
-            "component_instantiations",
-            "Component instances created, one per request",
-            m.component_instantiations.clone(),
-        );
-        r.register(
-            "component_instances_live",
-            "Component instances alive at the scrape",
-            m.component_instances_live.clone(),
-        );
-        r.register(
-            "gateway_sockets_open",
-            "Client WebSockets the embedded gateway holds",
-            m.gateway_sockets_open.clone(),
-        );
-        r.register(
-            "gateway_sockets_accepted",
-            "Client WebSockets accepted",
-            m.gateway_sockets_accepted.clone(),
-        );
-        r.register(
-            "gateway_app_calls",
-            "WebSocket-over-HTTP requests from the gateway to the app, by outcome",
-            m.gateway_app_calls.clone(),
-        );
-        r.register(
-            "gateway_closes",
-            "Client WebSockets closed, by close code",
-            m.gateway_closes.clone(),
-        );
-        r.register(
-            "gateway_publish_requests",
-            "Requests to the embedded gateway's publish endpoint, by outcome",
-            m.gateway_publish_requests.clone(),
-        );
-        r.register(
-            "gateway_published_items",
-            "Items the publish endpoint accepted",
-            m.gateway_published_items.clone(),
-        );
-        r.register(
-            "outbound_requests",
-            "Components' outbound HTTP requests (the app's publishes), by outcome",
-            m.outbound_requests.clone(),
-        );
-        r.register(
-            "sqlite_commits",
-            "SQLite commits made by components",
-            m.sqlite_commits.clone(),
-        );
-        r.register(
-            "sqlite_flushes",
-            "WAL flushes (fdatasync), by outcome",
-            m.sqlite_flushes.clone(),
-        );
-        r.register(
-            "sqlite_flush_batch_commits",
-            "Commits made durable by one WAL flush",
-            m.sqlite_flush_batch.clone(),
-        );
-        r.register(
-            "rate_limit_refusals",
-            "Frames and connections the app refused for exceeding the rate limit",
-            m.rate_limit_refusals.clone(),
-        );
-        r.register(
-            "catch_up_rows",
-            "Changes sent in one catch-up",
-            m.catch_up_rows.clone(),
-        );
-        r.register(
-            "app_closes",
-            "Connections the app closed, by close code",
-            m.app_closes.clone(),
-        );
+        let r = &mut Registry::with_prefix("sync_host");
         Self {
-            registry,
-            ..metrics
+            http_requests: registered(r, "http_requests", "HTTP trigger requests by route and status", Family::default()),
+            http_request_duration: registered(r, "http_request_duration_seconds", "Time from request to response head, by route", Family::new_with_constructor(latency)),
+            component_instantiations: registered(r, "component_instantiations", "Component instances created, one per request", Family::default()),
+            component_instances_live: registered(r, "component_instances_live", "Component instances alive at the scrape", Gauge::default()),
+            gateway_sockets_open: registered(r, "gateway_sockets_open", "Client WebSockets the embedded gateway holds", Gauge::default()),
+            gateway_sockets_accepted: registered(r, "gateway_sockets_accepted", "Client WebSockets accepted", Counter::default()),
+            gateway_app_calls: registered(r, "gateway_app_calls", "WebSocket-over-HTTP requests from the gateway to the app, by outcome", Family::default()),
+            gateway_closes: registered(r, "gateway_closes", "Client WebSockets closed, by close code", Family::default()),
+            gateway_publish_requests: registered(r, "gateway_publish_requests", "Requests to the embedded gateway's publish endpoint, by outcome", Family::default()),
+            gateway_published_items: registered(r, "gateway_published_items", "Items the publish endpoint accepted", Counter::default()),
+            outbound_requests: registered(r, "outbound_requests", "Components' outbound HTTP requests, by outcome", Family::default()),
+            sqlite_commits: registered(r, "sqlite_commits", "SQLite commits made by components", Counter::default()),
+            sqlite_flushes: registered(r, "sqlite_flushes", "WAL flushes (fdatasync), by outcome", Family::default()),
+            sqlite_flush_batch: registered(r, "sqlite_flush_batch_commits", "Commits made durable by one WAL flush", sizes()),
+            app_counters: registered(r, "app_counter", "Counters an app reports in its responses (x-app-metrics), by component and name", Family::default()),
+            app_histograms: registered(r, "app_histogram", "Values an app reports in its responses (x-app-metrics), by component and name", Family::new_with_constructor(sizes)),
+            app_metrics_dropped: registered(r, "app_metrics_dropped", "App-reported entries dropped: malformed, or past the bound on names", Counter::default()),
+            app_admitted: app_metrics::Admitted::default(),
+            registry: std::mem::take(r),
         }
     }
 
@@ -210,22 +130,17 @@ pub fn get() -> &'static Metrics {
     &METRICS
 }
 
-/// The label for a WebSocket close code: the protocol's codes by number, anything else `other`,
-/// so a client sending arbitrary codes cannot create labels.
+/// The label for a WebSocket close code: the codes RFC 6455 defines by number, an
+/// application's own (4000–4999) as `4xxx`, anything else `other`, so a client sending arbitrary
+/// codes cannot create labels. (An app that wants its codes apart reports them itself.)
 pub fn close_code(code: u16) -> &'static str {
+    const DEFINED: [&str; 15] = [
+        "1000", "1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008", "1009", "1010",
+        "1011", "1012", "1013", "1014",
+    ];
     match code {
-        1000 => "1000",
-        1001 => "1001",
-        1002 => "1002",
-        1003 => "1003",
-        1005 => "1005",
-        1006 => "1006",
-        1007 => "1007",
-        1008 => "1008",
-        1009 => "1009",
-        1011 => "1011",
-        4001 => "4001",
-        4002 => "4002",
+        1000..=1014 => DEFINED[usize::from(code - 1000)],
+        4000..=4999 => "4xxx",
         _ => "other",
     }
 }

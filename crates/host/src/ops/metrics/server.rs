@@ -17,28 +17,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let http1 = crate::server::http1::builder(header_read_timeout);
-    tokio::pin!(shutdown);
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(error) => {
-                    tracing::warn!("metrics: accept failed: {error}");
-                    continue;
-                }
-            },
-            () = &mut shutdown => return,
-        };
+    crate::server::accept_until("metrics", listener, shutdown, |stream, _| {
         let engine = engine.clone();
         let service = service_fn(move |request| {
             let engine = engine.clone();
             async move { Ok::<_, Infallible>(answer(&request, &engine)) }
         });
-        let connection = http1.serve_connection(TokioIo::new(stream), service);
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-    }
+        http1.serve_connection(TokioIo::new(stream), service)
+    })
+    .await;
 }
 
 fn answer<B>(request: &Request<B>, engine: &wasmtime::Engine) -> Response<Full<Bytes>> {
