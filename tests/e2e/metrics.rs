@@ -35,6 +35,10 @@ async fn metrics_move_with_traffic_and_carry_no_user_data() {
     let before = scrape(&url);
     let value = |text: &str, name: &str, labels: &[(&str, &str)]| sample(text, name, labels);
     let ws_ok = [("route", "/sync/ws"), ("status", "200")];
+    // What the app reports of itself (x-app-metrics), counted by the generic mechanism.
+    let app = |name| [("component", "coordinator"), ("name", name)];
+    let (refusals, catch_ups) = (app("rate_limit_refusals"), app("catch_up_rows"));
+    let closes = app("closes_1000");
 
     assert_eq!(host.get("/health").status, 200);
     let mut first = Device::connect(&host.gateway_url, "alice-metrics").await;
@@ -99,8 +103,9 @@ async fn metrics_move_with_traffic_and_carry_no_user_data() {
         ("sync_host_sqlite_commits_total", &[][..]),
         ("sync_host_sqlite_flushes_total", &[("outcome", "ok")][..]),
         ("sync_host_sqlite_flush_batch_commits_count", &[][..]),
-        ("sync_host_rate_limit_refusals_total", &[][..]),
-        ("sync_host_catch_up_rows_count", &[][..]),
+        ("sync_host_app_counter_total", &refusals[..]),
+        ("sync_host_app_histogram_count", &catch_ups[..]),
+        ("sync_host_app_counter_total", &closes[..]),
         ("sync_host_gateway_closes_total", &[][..]),
     ] {
         assert!(
@@ -114,7 +119,13 @@ async fn metrics_move_with_traffic_and_carry_no_user_data() {
         2.0
     );
     assert_eq!(value(&after, "sync_host_gateway_sockets_open", &[]), 1.0);
-    assert!(value(&after, "sync_host_rate_limit_refusals_total", &[]) >= refused as f64);
+    assert!(
+        value(&after, "sync_host_app_counter_total", &refusals)
+            - value(&before, "sync_host_app_counter_total", &refusals)
+            >= refused as f64
+    );
+    // The app's report never reaches a client: the header is the host's to remove.
+    assert!(!after.contains("x-app-metrics"));
     assert!(after.contains("# TYPE sync_host_component_instances_live gauge"));
     // No user id, connection id or token becomes a label.
     assert!(!after.contains("alice"), "{after}");

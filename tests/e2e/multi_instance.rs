@@ -306,8 +306,11 @@ async fn the_rate_limit_and_the_connection_cap_hold_across_instances() {
     for n in (0..2).filter(|_| !e2e::spin::enabled()) {
         let refusals = e2e::metrics::sample(
             &cluster.metrics(n),
-            "sync_host_rate_limit_refusals_total",
-            &[],
+            "sync_host_app_counter_total",
+            &[
+                ("component", "coordinator"),
+                ("name", "rate_limit_refusals"),
+            ],
         );
         assert!(refusals > 0.0, "instance {n} counted its refusals");
     }

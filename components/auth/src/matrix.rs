@@ -96,6 +96,8 @@ fn without_claim(key: &str) -> Value {
     claims
 }
 
+/// Every case of the matrix. Long because it is the table itself, one `case(…)` a row: split up,
+/// the rows could no longer be read side by side.
 pub fn cases() -> Vec<Case> {
     use AuthError::*;
     let now = now();

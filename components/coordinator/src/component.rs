@@ -6,8 +6,10 @@ wit_bindgen::generate!({ path: "../../wit", world: "coordinator", generate_all }
 
 use crate::config::Config;
 use crate::grip_sig::GripSigConfig;
-use crate::handler::{Coordinator, Headers, Identity, Outcome, RateDecision, Services, WsRequest};
-use crate::sql::{Rows, Sql, SqlValue};
+use crate::handler::{
+    Coordinator, Headers, Identity, Outcome, RateDecision, Reply, Services, WsRequest, json_reply,
+};
+use crate::sql::{Rows, Sql, SqlError, SqlValue};
 use mirubato::auth::auth;
 use mirubato::rate_limit::rate_limit;
 use protocol::grip::{MAX_PUBLISH_BODY, PublishItem, PublishRequest};
@@ -19,7 +21,7 @@ use spin_sdk::{sqlite, variables};
 struct SpinDb(sqlite::Connection);
 
 impl Sql for SpinDb {
-    fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, String> {
+    fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, SqlError> {
         let parameters: Vec<sqlite::Value> = parameters
             .iter()
             .map(|p| match p {
@@ -30,10 +32,7 @@ impl Sql for SpinDb {
                 SqlValue::Null => sqlite::Value::Null,
             })
             .collect();
-        let result = self
-            .0
-            .execute(statement, &parameters)
-            .map_err(|e| e.to_string())?;
+        let result = self.0.execute(statement, &parameters).map_err(sql_error)?;
         Ok(result
             .rows
             .into_iter()
@@ -50,6 +49,17 @@ impl Sql for SpinDb {
                     .collect()
             })
             .collect())
+    }
+}
+
+/// Spin's SQLite error, variant for variant (the store classifies it: `StoreError`).
+fn sql_error(error: sqlite::Error) -> SqlError {
+    match error {
+        sqlite::Error::NoSuchDatabase => SqlError::NoSuchDatabase,
+        sqlite::Error::AccessDenied => SqlError::AccessDenied,
+        sqlite::Error::InvalidConnection => SqlError::InvalidConnection,
+        sqlite::Error::DatabaseFull => SqlError::DatabaseFull,
+        sqlite::Error::Io(text) => SqlError::Io(text),
     }
 }
 
@@ -111,12 +121,31 @@ impl Services for SpinServices {
     }
 }
 
+/// The handler's reply as Spin's response.
+fn response(reply: Reply) -> Response {
+    let mut response = Response::builder();
+    response.status(reply.status);
+    for (name, value) in reply.headers {
+        response.header(name, value);
+    }
+    response.body(reply.body).build()
+}
+
 fn json_response(status: u16, body: serde_json::Value) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .build()
+    response(json_reply(status, body).reply)
+}
+
+/// The settings and the gateway's signing key; a 503 when either is misconfigured.
+fn configuration() -> Result<(Config, GripSigConfig), Response> {
+    let misconfigured = |error: &dyn std::fmt::Display| {
+        eprintln!("coordinator: configuration error: {error}");
+        json_response(503, json!({"error": format!("Misconfigured: {error}")}))
+    };
+    let config = Config::from_variables(|name| variables::get(name).ok())
+        .map_err(|error| misconfigured(&error))?;
+    let grip = GripSigConfig::parse(&config.grip_key, &config.grip_iss)
+        .map_err(|error| misconfigured(&error))?;
+    Ok((config, grip))
 }
 
 /// Publishes `items` to every gateway (each holds only its own clients), in order, in bodies of at
@@ -170,19 +199,9 @@ async fn publish_body(config: &Config, url: &str, body: Vec<u8>) -> bool {
 
 #[http_component]
 async fn handle(req: IncomingRequest) -> Response {
-    let config = match Config::from_variables(|name| variables::get(name).ok()) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("coordinator: configuration error: {error}");
-            return json_response(503, json!({"error": format!("Misconfigured: {error}")}));
-        }
-    };
-    let grip = match GripSigConfig::parse(&config.grip_key, &config.grip_iss) {
-        Ok(grip) => grip,
-        Err(error) => {
-            eprintln!("coordinator: configuration error: {error}");
-            return json_response(503, json!({"error": format!("Misconfigured: {error}")}));
-        }
+    let (config, grip) = match configuration() {
+        Ok(configured) => configured,
+        Err(refusal) => return refusal,
     };
     // Every header as it arrived, repeats kept: Spin's `Request` keeps only one value per name,
     // and a repeated `Origin` must be seen to be refused.
@@ -234,10 +253,5 @@ async fn handle(req: IncomingRequest) -> Response {
         _ => return json_response(404, json!({"error": "Not found"})),
     };
     publish(&config, outcome.publishes).await;
-    let mut response = Response::builder();
-    response.status(outcome.reply.status);
-    for (name, value) in outcome.reply.headers {
-        response.header(name, value);
-    }
-    response.body(outcome.reply.body).build()
+    response(outcome.reply)
 }

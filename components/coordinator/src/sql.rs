@@ -52,7 +52,19 @@ impl<T: Into<SqlValue>> From<Option<T>> for SqlValue {
 
 pub type Rows = Vec<Vec<SqlValue>>;
 
-/// One connection. Errors are the database's message.
+/// Why a statement failed, as Spin's `sqlite` interface says it (its `error` variant). `Io`
+/// carries SQLite's own text for everything else, a lock held by another connection included
+/// (the store tells those apart: `StoreError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlError {
+    NoSuchDatabase,
+    AccessDenied,
+    InvalidConnection,
+    DatabaseFull,
+    Io(String),
+}
+
+/// One connection.
 pub trait Sql {
-    fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, String>;
+    fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, SqlError>;
 }

@@ -1,6 +1,6 @@
 //! A rusqlite-backed [`Sql`] for native tests, as the host's SQLite capability provides it.
 
-use crate::sql::{Rows, Sql, SqlValue};
+use crate::sql::{Rows, Sql, SqlError, SqlValue};
 use rusqlite::types::ValueRef;
 
 /// The `Sql` trait on rusqlite, as the host's SQLite capability provides it to the component.
@@ -30,8 +30,8 @@ impl Sql for Db {
         &self,
         statement: &str,
         parameters: &[SqlValue],
-    ) -> std::result::Result<Rows, String> {
-        let mut prepared = self.0.prepare(statement).map_err(|e| e.to_string())?;
+    ) -> std::result::Result<Rows, SqlError> {
+        let mut prepared = self.0.prepare(statement).map_err(as_host_says)?;
         for (index, parameter) in parameters.iter().enumerate() {
             let position = index + 1;
             let bound = match parameter {
@@ -41,12 +41,12 @@ impl Sql for Db {
                 SqlValue::Blob(b) => prepared.raw_bind_parameter(position, b),
                 SqlValue::Null => prepared.raw_bind_parameter(position, rusqlite::types::Null),
             };
-            bound.map_err(|e| e.to_string())?;
+            bound.map_err(as_host_says)?;
         }
         let columns = prepared.column_count();
         let mut rows = prepared.raw_query();
         let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+        while let Some(row) = rows.next().map_err(as_host_says)? {
             out.push(
                 (0..columns)
                     .map(|i| match row.get_ref(i).unwrap() {
@@ -62,5 +62,14 @@ impl Sql for Db {
             );
         }
         Ok(out)
+    }
+}
+
+/// A rusqlite error as the host's SQLite capability reports it: a full disk as `database-full`,
+/// anything else as `io` with SQLite's message.
+fn as_host_says(error: rusqlite::Error) -> SqlError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => SqlError::DatabaseFull,
+        _ => SqlError::Io(error.to_string()),
     }
 }

@@ -1,17 +1,38 @@
 //! What one request of the app did that only the app knows — rate-limit refusals, catch-up sizes,
-//! connections it closed — reported to `sync-host` in a response header, which the host counts in
-//! its metrics and removes. Elsewhere (on Spin, behind Pushpin) the header is unused.
+//! connections it closed — as metrics for the host, in a response header. A host that counts
+//! them (`sync-host`) reads and removes the header; elsewhere (on Spin, behind Pushpin) it is
+//! unused.
 //!
-//! The value is `name=number` entries separated by `;`, e.g. `rate-limited=1; catch-up=150;
-//! close=4002`. Readers ignore names they do not know and entries that do not parse.
+//! The value is `name=number` entries separated by `;`, e.g. `rate_limit_refusals_total=1;
+//! catch_up_rows=150; closes_4002_total=1`. A name matches `[a-z][a-z0-9_]*` and has at most
+//! [`MAX_NAME_BYTES`] bytes. A name ending in `_total` is a counter, incremented by its number (a
+//! non-negative integer); any other name is a histogram, observing its number (non-negative).
+//! A name may repeat: each entry counts.
 
-/// The response header carrying the report.
-pub const HEADER: &str = "x-sync-app-report";
+/// The response header carrying the metrics.
+pub const HEADER: &str = "x-app-metrics";
 
-/// Most entries of one kind a reader takes from one header: a request cannot inflate a metric
-/// beyond what one request can do.
-pub const MAX_ENTRIES: usize = 64;
+/// The longest metric name a host takes.
+pub const MAX_NAME_BYTES: usize = 64;
 
+/// Frames or connections refused for the rate limit (a counter).
+pub const RATE_LIMIT_REFUSALS_TOTAL: &str = "rate_limit_refusals_total";
+/// Rows one catch-up sent (a histogram).
+pub const CATCH_UP_ROWS: &str = "catch_up_rows";
+
+/// The counter of connections the app closed with `code`: `closes_<code>_total` for a code this
+/// protocol defines, `closes_other_total` for any other. The app echoes a client's own close
+/// code, so a client must not be able to mint metric names.
+pub fn closes_total(code: u16) -> String {
+    use crate::close::*;
+    match code {
+        NORMAL | PROTOCOL_ERROR | NO_STATUS | INVALID_PAYLOAD | POLICY_VIOLATION
+        | MESSAGE_TOO_BIG | AUTHENTICATION | TOO_MANY_CONNECTIONS => format!("closes_{code}_total"),
+        _ => "closes_other_total".to_string(),
+    }
+}
+
+/// What the coordinator reports for one request.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AppReport {
     /// Frames or connections refused for the rate limit.
@@ -31,78 +52,32 @@ impl AppReport {
     pub fn encode(&self) -> String {
         let mut entries = Vec::new();
         if self.rate_limited > 0 {
-            entries.push(format!("rate-limited={}", self.rate_limited));
+            entries.push(entry(RATE_LIMIT_REFUSALS_TOTAL, self.rate_limited));
         }
-        entries.extend(self.catch_ups.iter().map(|rows| format!("catch-up={rows}")));
-        entries.extend(self.closes.iter().map(|code| format!("close={code}")));
+        entries.extend(self.catch_ups.iter().map(|rows| entry(CATCH_UP_ROWS, rows)));
+        entries.extend(
+            self.closes
+                .iter()
+                .map(|code| entry(&closes_total(*code), 1)),
+        );
         entries.join("; ")
     }
+}
 
-    /// Reads a header value, ignoring what it does not understand.
-    pub fn parse(value: &str) -> Self {
-        let mut report = Self::default();
-        for entry in value.split(';') {
-            let Some((name, number)) = entry.split_once('=') else {
-                continue;
-            };
-            let number = number.trim();
-            match name.trim() {
-                "rate-limited" => {
-                    if let Ok(n) = number.parse::<u32>() {
-                        report.rate_limited = report
-                            .rate_limited
-                            .saturating_add(n)
-                            .min(MAX_ENTRIES as u32);
-                    }
-                }
-                "catch-up" if report.catch_ups.len() < MAX_ENTRIES => {
-                    report.catch_ups.extend(number.parse::<u64>().ok());
-                }
-                "close" if report.closes.len() < MAX_ENTRIES => {
-                    report.closes.extend(number.parse::<u16>().ok());
-                }
-                _ => {}
-            }
-        }
-        report
-    }
+/// One `name=number` entry.
+fn entry(name: &str, number: impl std::fmt::Display) -> String {
+    debug_assert!(valid_name(name), "metric name {name:?}");
+    format!("{name}={number}")
+}
+
+/// Whether `name` is a metric name the header may carry: `[a-z][a-z0-9_]*`, at most
+/// [`MAX_NAME_BYTES`] bytes.
+fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    name.len() <= MAX_NAME_BYTES
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_report_survives_its_header() {
-        let report = AppReport {
-            rate_limited: 2,
-            catch_ups: vec![150, 0],
-            closes: vec![4002],
-        };
-        assert_eq!(
-            report.encode(),
-            "rate-limited=2; catch-up=150; catch-up=0; close=4002"
-        );
-        assert_eq!(AppReport::parse(&report.encode()), report);
-        assert_eq!(AppReport::default().encode(), "");
-    }
-
-    #[test]
-    fn unknown_or_broken_entries_are_ignored_and_counts_are_capped() {
-        let report = AppReport::parse(
-            "user=alice; close=x; catch-up=-1; rate-limited=99999999999; close=1000",
-        );
-        assert_eq!(report.closes, [1000]);
-        assert!(report.catch_ups.is_empty());
-        assert_eq!(
-            report.rate_limited, 0,
-            "an unparsable number counts nothing"
-        );
-        let flood = "close=1000;".repeat(1000);
-        assert_eq!(AppReport::parse(&flood).closes.len(), MAX_ENTRIES);
-        assert_eq!(
-            AppReport::parse("rate-limited=1000").rate_limited,
-            MAX_ENTRIES as u32
-        );
-    }
-}
+mod tests;

@@ -12,10 +12,12 @@
 //! - [`ws_events`]: the WebSocket-over-HTTP event codec.
 //! - [`grip`]: GRIP control messages and publish items.
 //! - [`grip_key`]: whether a `grip_key` may be trusted in an environment.
+//! - [`jwt_secret`]: whether a `jwt_secret` may be trusted in an environment.
 //! - [`settings`]: the coordinator's variables, parsed and checked.
 //! - [`timestamp`]: ISO-8601 formatting and parsing.
+//! - [`app_metrics`]: what a request did that only the app knows, as metrics in a response header.
 
-pub mod app_report;
+pub mod app_metrics;
 pub mod catch_up;
 pub mod client_frame;
 pub mod close;

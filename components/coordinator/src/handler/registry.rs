@@ -3,10 +3,10 @@
 //! request for every open connection at least once per [`KEEP_ALIVE_MAX_SECONDS`]; entries not seen
 //! for three such intervals (a crashed gateway's) no longer hold a slot.
 
-use super::Coordinator;
-use super::connection::Connection;
 use super::reply::EventsReply;
+use super::services::Services;
 use crate::config::{KEEP_ALIVE_MAX_SECONDS, KEEP_ALIVE_MIN_SECONDS, MAX_CONNECTIONS_PER_USER};
+use crate::sql::Sql;
 use crate::store::StoreError;
 use crate::store::connections::{self, Registration};
 use protocol::close;
@@ -17,77 +17,71 @@ pub const STALE_AFTER_MS: i64 = 3 * KEEP_ALIVE_MAX_SECONDS as i64 * 1000;
 /// How often a live entry's `seen_at` is refreshed (a write), at most.
 const TOUCH_EVERY_MS: i64 = 3 * KEEP_ALIVE_MIN_SECONDS as i64 * 1000;
 
-impl Coordinator<'_> {
-    /// Registers a new connection; returns the closes for the connections it evicts.
-    pub(super) fn register(
-        &self,
-        user_id: &str,
-        connection_id: &str,
-    ) -> Result<Vec<PublishItem>, StoreError> {
-        let now = self.services.now_ms();
-        let stale_before = now - STALE_AFTER_MS;
-        let evicted = connections::register(
-            self.services.db(),
-            user_id,
-            connection_id,
-            now,
-            stale_before,
-            MAX_CONNECTIONS_PER_USER,
-        )?;
-        Ok(evicted
-            .iter()
-            .map(|id| {
-                PublishItem::close(
-                    connection_channel(user_id, id),
-                    close::TOO_MANY_CONNECTIONS,
-                    close::REASON_TOO_MANY_CONNECTIONS,
-                )
-            })
-            .collect())
-    }
+/// Registers a new connection; returns the closes for the connections it evicts.
+pub(super) fn register(
+    services: &dyn Services,
+    user_id: &str,
+    connection_id: &str,
+) -> Result<Vec<PublishItem>, StoreError> {
+    let now = services.now_ms();
+    let stale_before = now - STALE_AFTER_MS;
+    let evicted = connections::register(
+        services.db(),
+        user_id,
+        connection_id,
+        now,
+        stale_before,
+        MAX_CONNECTIONS_PER_USER,
+    )?;
+    Ok(evicted
+        .iter()
+        .map(|id| {
+            PublishItem::close(
+                connection_channel(user_id, id),
+                close::TOO_MANY_CONNECTIONS,
+                close::REASON_TOO_MANY_CONNECTIONS,
+            )
+        })
+        .collect())
+}
 
-    /// On every request of an open connection. An evicted one is closed now: the close published
-    /// when it was evicted misses a connection whose own handshake was still in flight. An unknown
-    /// one (expired while its gateway could not reach us) takes a slot again, like a new one. A
-    /// live one is refreshed at most once a minute, so it never looks like a crashed gateway's
-    /// leftover. A registry that cannot be read closes nobody.
-    pub(super) fn check_registration(&self, connection: &Connection, reply: &mut EventsReply) {
-        let db = self.services.db();
-        let now = self.services.now_ms();
-        let (user, id) = (connection.user_id.as_str(), connection.id.as_str());
-        let outcome = match connections::registration(db, user, id) {
-            Ok(Registration::Evicted) => {
-                reply.close(
-                    close::TOO_MANY_CONNECTIONS,
-                    close::REASON_TOO_MANY_CONNECTIONS,
-                );
-                Ok(())
-            }
-            Ok(Registration::Unknown) => self
-                .register(user, id)
-                .map(|evictions| reply.publishes.extend(evictions)),
-            Ok(Registration::Live { seen_at }) if now - seen_at >= TOUCH_EVERY_MS => {
-                connections::touch(db, user, id, now)
-            }
-            Ok(Registration::Live { .. }) => Ok(()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = outcome {
-            eprintln!("coordinator: connection registry: {error}");
+/// On every request of an open connection. An evicted one is closed now: the close published
+/// when it was evicted misses a connection whose own handshake was still in flight. An unknown
+/// one (expired while its gateway could not reach us) takes a slot again, like a new one. A
+/// live one is refreshed at most once a minute, so it never looks like a crashed gateway's
+/// leftover. A registry that cannot be read closes nobody.
+pub(super) fn check_registration(
+    services: &dyn Services,
+    user_id: &str,
+    connection_id: &str,
+    reply: &mut EventsReply,
+) {
+    let db = services.db();
+    let now = services.now_ms();
+    let outcome = match connections::registration(db, user_id, connection_id) {
+        Ok(Registration::Evicted) => {
+            reply.close(
+                close::TOO_MANY_CONNECTIONS,
+                close::REASON_TOO_MANY_CONNECTIONS,
+            );
+            Ok(())
         }
-    }
-
-    /// A failed removal leaves an entry that expires as stale.
-    pub(super) fn unregister(&self, connection: &Connection) {
-        if let Err(error) =
-            connections::unregister(self.services.db(), &connection.user_id, &connection.id)
-        {
-            eprintln!("coordinator: unregistering a connection failed: {error}");
+        Ok(Registration::Unknown) => register(services, user_id, connection_id)
+            .map(|evictions| reply.publishes.extend(evictions)),
+        Ok(Registration::Live { seen_at }) if now - seen_at >= TOUCH_EVERY_MS => {
+            connections::touch(db, user_id, connection_id, now)
         }
+        Ok(Registration::Live { .. }) => Ok(()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = outcome {
+        eprintln!("coordinator: connection registry: {error}");
     }
+}
 
-    /// The user's registered connection ids, oldest first (for tests and diagnostics).
-    pub fn connections(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
-        connections::list(self.services.db(), user_id)
+/// A failed removal leaves an entry that expires as stale.
+pub(super) fn unregister(db: &dyn Sql, user_id: &str, connection_id: &str) {
+    if let Err(error) = connections::unregister(db, user_id, connection_id) {
+        eprintln!("coordinator: unregistering a connection failed: {error}");
     }
 }

@@ -1,10 +1,11 @@
 //! Replies: a JSON HTTP reply (handshake refusals, `/broadcast`), or the events reply of a
 //! WebSocket-over-HTTP request with its `Set-Meta-*` headers and the items to publish.
 
-use protocol::app_report::{self, AppReport};
+use crate::store::StoreError;
+use protocol::app_metrics::{self, AppReport};
 use protocol::grip::{PublishItem, connection_channel, message_event};
 use protocol::ws_events::{self, Event};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// An HTTP reply.
 #[derive(Debug, Default)]
@@ -21,12 +22,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Adds `report` to the reply as its header, for the host's metrics.
+    /// Adds `report` to the reply as its metrics header, for the host.
     pub fn with_report(mut self, report: &AppReport) -> Self {
         if !report.is_empty() {
             self.reply
                 .headers
-                .push((app_report::HEADER.to_string(), report.encode()));
+                .push((app_metrics::HEADER.to_string(), report.encode()));
         }
         self
     }
@@ -43,6 +44,14 @@ pub fn json_reply(status: u16, body: Value) -> Outcome {
     }
 }
 
+/// The 503 of a request the database could not serve.
+pub fn storage_unavailable(error: &StoreError) -> Outcome {
+    json_reply(
+        503,
+        json!({"error": format!("Storage unavailable: {error}")}),
+    )
+}
+
 /// Builds the events reply of a WebSocket-over-HTTP request.
 pub struct EventsReply {
     pub events: Vec<Event>,
@@ -51,8 +60,6 @@ pub struct EventsReply {
     pub closed: bool,
     /// `Keep-Alive-Interval` for the gateway, when set.
     pub keep_alive_seconds: Option<u64>,
-    /// The request's mutations share one transaction while this is open.
-    pub batch: Option<super::batch::Batch>,
     /// Rate-limit refusals and catch-up sizes, for the host's metrics (closes are added from the
     /// events and publishes at the end).
     pub report: AppReport,
@@ -66,7 +73,6 @@ impl EventsReply {
             publishes: Vec::new(),
             closed: false,
             keep_alive_seconds: None,
-            batch: None,
             report: AppReport::default(),
         }
     }

@@ -1,8 +1,10 @@
 use super::broadcast::constant_time_eq;
 use super::connection::Connection;
 use super::registry::STALE_AFTER_MS;
+use super::request::query_param;
 use super::*;
 use crate::config::MAX_CONNECTIONS_PER_USER;
+use crate::sql::{Rows, Sql, SqlError, SqlValue};
 use crate::test_db::Db;
 use protocol::grip::connection_channel;
 use std::cell::{Cell, RefCell};
@@ -28,17 +30,13 @@ struct Fake {
 }
 
 impl Sql for Fake {
-    fn execute(
-        &self,
-        statement: &str,
-        parameters: &[crate::sql::SqlValue],
-    ) -> Result<crate::sql::Rows, String> {
+    fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, SqlError> {
         if self.registry_broken.get() && statement.contains("connections") {
-            return Err("disk I/O error (injected)".into());
+            return Err(SqlError::Io("disk I/O error (injected)".into()));
         }
         if statement == "COMMIT" {
             if self.commit_broken.get() {
-                return Err("database or disk is full (injected)".into());
+                return Err(SqlError::Io("database or disk is full (injected)".into()));
             }
             self.commits.set(self.commits.get() + 1);
         }
@@ -631,34 +629,36 @@ fn every_rate_check_holds_the_shared_write_lock() {
     assert_eq!(setup.fake.unordered_checks.get(), 0, "of {checks} checks");
 }
 
-fn report(outcome: &Outcome) -> protocol::app_report::AppReport {
-    let header = outcome
+/// The entries of the reply's metrics header, in order; none without the header.
+fn metrics(outcome: &Outcome) -> Vec<String> {
+    outcome
         .reply
         .headers
         .iter()
-        .find(|(name, _)| name == protocol::app_report::HEADER);
-    protocol::app_report::AppReport::parse(header.map_or("", |(_, value)| value))
+        .filter(|(name, _)| name == protocol::app_metrics::HEADER)
+        .flat_map(|(_, value)| value.split("; ").map(str::to_string))
+        .collect()
 }
 
-/// What only the app knows reaches the host's metrics in the reply's report header.
+/// What only the app knows reaches the host's metrics in the reply's metrics header.
 #[test]
 fn refusals_catch_up_sizes_and_closes_are_reported_to_the_host() {
     let setup = Setup::new();
     let (fake, coordinator) = (&setup.fake, setup.coordinator());
     let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
     store_entries(fake, 7);
-    assert!(report(&open(&coordinator, "c1")).is_empty());
+    assert!(metrics(&open(&coordinator, "c1")).is_empty());
     let caught_up = frame(
         &coordinator,
         &format!(r#"{{"type":"SYNC_REQUEST",{ts},"lastSeq":2}}"#),
     );
-    assert_eq!(report(&caught_up).catch_ups, [5]);
+    assert_eq!(metrics(&caught_up), ["catch_up_rows=5"]);
     fake.budget.set(0);
     let refused = frame(&coordinator, &format!(r#"{{"type":"PING",{ts}}}"#));
-    assert_eq!(report(&refused).rate_limited, 1);
+    assert_eq!(metrics(&refused), ["rate_limit_refusals_total=1"]);
     assert_eq!(
-        report(&open(&coordinator, "c2")).rate_limited,
-        1,
+        metrics(&open(&coordinator, "c2")),
+        ["rate_limit_refusals_total=1"],
         "a refused connect"
     );
     fake.budget.set(u32::MAX);
@@ -667,8 +667,8 @@ fn refusals_catch_up_sizes_and_closes_are_reported_to_the_host() {
     }
     let evicting = open(&coordinator, "last");
     assert!(
-        report(&evicting)
-            .closes
-            .contains(&protocol::close::TOO_MANY_CONNECTIONS)
+        metrics(&evicting).contains(&"closes_4002_total=1".to_string()),
+        "{:?}",
+        metrics(&evicting)
     );
 }

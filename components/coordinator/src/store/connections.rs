@@ -4,7 +4,8 @@
 //! stays, marked, until it expires: the close published for it can miss a connection whose own
 //! handshake is still in flight, and its next request then learns it was evicted.
 
-use super::{Result, busy, in_transaction, run};
+use super::transaction::{in_transaction, run};
+use super::{Result, busy};
 use crate::sql::{Sql, SqlValue};
 
 /// What the registry knows of one connection.

@@ -1,5 +1,11 @@
+use super::connections;
+use super::schema::{MIGRATIONS, journal_mode};
+use super::transaction::first_i64;
 use super::*;
+use crate::sql::{Rows, Sql, SqlValue};
 use crate::test_db::Db;
+use protocol::catch_up::Row;
+use protocol::client_frame::Mutation;
 use protocol::client_frame::{ClientFrame, parse};
 use std::cell::Cell;
 
@@ -15,17 +21,17 @@ impl Sql for FailingOnce<'_> {
         &self,
         statement: &str,
         parameters: &[SqlValue],
-    ) -> std::result::Result<Rows, String> {
+    ) -> std::result::Result<Rows, SqlError> {
         if !self.failed.get() && statement.contains(self.fragment) {
             self.failed.set(true);
-            return Err("disk I/O error (injected)".into());
+            return Err(SqlError::Io("disk I/O error (injected)".into()));
         }
         self.inner.execute(statement, parameters)
     }
 }
 
 /// Answers "database is locked" to the first `times` statements containing `fragment`, as SQLite
-/// does when another connection holds the lock.
+/// does (through Spin's interface) when another connection holds the lock.
 struct LockedAt<'a> {
     inner: &'a Db,
     fragment: &'static str,
@@ -37,10 +43,10 @@ impl Sql for LockedAt<'_> {
         &self,
         statement: &str,
         parameters: &[SqlValue],
-    ) -> std::result::Result<Rows, String> {
+    ) -> std::result::Result<Rows, SqlError> {
         if self.times.get() > 0 && statement.contains(self.fragment) {
             self.times.set(self.times.get() - 1);
-            return Err("Io(\"database is locked\")".into());
+            return Err(SqlError::Io("database is locked".into()));
         }
         self.inner.execute(statement, parameters)
     }
@@ -565,7 +571,7 @@ impl Sql for Counting<'_> {
         &self,
         statement: &str,
         parameters: &[SqlValue],
-    ) -> std::result::Result<Rows, String> {
+    ) -> std::result::Result<Rows, SqlError> {
         self.statements.set(self.statements.get() + 1);
         self.inner.execute(statement, parameters)
     }
@@ -595,4 +601,74 @@ fn a_current_database_back_in_a_rollback_journal_is_switched_to_wal_again() {
     db.execute("PRAGMA journal_mode = DELETE", &[]).unwrap();
     migrate(&db, 1).unwrap();
     assert_eq!(journal_mode(&db).as_deref(), Some("wal"));
+}
+
+fn classified(text: &str) -> StoreError {
+    StoreError::from(SqlError::Io(text.into()))
+}
+
+/// Another connection's lock is recognised by the texts SQLite defines for it, exactly those:
+/// `SQLITE_BUSY`'s, and `SQLITE_LOCKED`'s alone or naming the table or schema.
+#[test]
+fn lock_errors_are_recognised_by_sqlites_own_text() {
+    for text in [
+        "database is locked",
+        "database table is locked",
+        "database table is locked: streams",
+        "database schema is locked",
+        "database schema is locked: main",
+    ] {
+        assert_eq!(classified(text), StoreError::Busy(text.into()), "{text}");
+    }
+    for text in [
+        "UNIQUE constraint failed: streams.user_id",
+        "disk I/O error",
+        "row is locked by user",
+        "the database is locked",
+        "database is locked (waited for the other writers)",
+        "Io(\"database is locked\")",
+        "DATABASE IS LOCKED",
+        "database table is locked!",
+        "database table is lockedstreams",
+        "database schema is locked:main",
+        "",
+    ] {
+        assert_eq!(classified(text), StoreError::Sqlite(text.into()), "{text}");
+    }
+}
+
+/// The interface's other errors keep their variant (none is a lock), and every error says what
+/// failed.
+#[test]
+fn the_interfaces_other_errors_keep_their_variant() {
+    for (error, expected, said) in [
+        (
+            SqlError::NoSuchDatabase,
+            StoreError::NoSuchDatabase,
+            "no such database",
+        ),
+        (
+            SqlError::AccessDenied,
+            StoreError::AccessDenied,
+            "access denied",
+        ),
+        (
+            SqlError::InvalidConnection,
+            StoreError::InvalidConnection,
+            "invalid connection",
+        ),
+        (
+            SqlError::DatabaseFull,
+            StoreError::DatabaseFull,
+            "database full",
+        ),
+    ] {
+        let error = StoreError::from(error);
+        assert_eq!(error, expected);
+        assert_eq!(error.to_string(), format!("storage failed: {said}"));
+    }
+    assert_eq!(
+        classified("database is locked").to_string(),
+        "storage failed: database is locked"
+    );
 }

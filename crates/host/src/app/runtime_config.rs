@@ -167,7 +167,8 @@ fn labelled<B: Backend>(
                 return Err(invalid(format!("{where_} must be a table with a `type`")));
             };
             let type_ = type_.and_then(toml::Value::as_str);
-            if let Some((type_, what)) = B::SPIN_ONLY_TYPES.iter().find(|(t, _)| Some(*t) == type_) {
+            if let Some((type_, what)) = B::SPIN_ONLY_TYPES.iter().find(|(t, _)| Some(*t) == type_)
+            {
                 return Err(invalid(format!(
                     "{where_}: type `{type_}` ({what}) is supported by Spin, not by this host; \
                      run the app on Spin to use it, or use a type this host offers"

@@ -133,7 +133,9 @@ impl InstanceState {
 }
 
 impl crate::capabilities::refusals::unavailable::OutboundGrant for InstanceState {
-    fn allowed_outbound_hosts(&self) -> &crate::capabilities::outbound::allowed_hosts::AllowedHosts {
+    fn allowed_outbound_hosts(
+        &self,
+    ) -> &crate::capabilities::outbound::allowed_hosts::AllowedHosts {
         &self.outbound.allowed
     }
 }
@@ -156,4 +158,3 @@ impl WasiHttpView for InstanceState {
         }
     }
 }
-

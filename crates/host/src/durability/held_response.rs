@@ -3,8 +3,8 @@
 //! frame the guest writes after further commits ([`DurableBody`]). No byte of an answer leaves the
 //! host before the writes it may report are durable.
 
-use crate::locks::lock;
 use crate::durability::group_commit::{FlushFailed, GroupSync, Ticket};
+use crate::locks::lock;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;

@@ -482,5 +482,4 @@ where
 }
 
 #[cfg(test)]
-#[path = "session_tests.rs"]
 mod tests;

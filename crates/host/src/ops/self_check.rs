@@ -11,16 +11,19 @@ use std::net::SocketAddr;
 
 pub const HEALTH_PATH: &str = "/health";
 
-/// Requests `GET /health` from the host at `address` and logs the outcome; `Err` with the reason
-/// when the app reports a configuration error.
-pub async fn report_health(address: SocketAddr) -> Result<(), String> {
+/// The app's `/health` says its configuration is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{HEALTH_PATH} reports a configuration error: {0}")]
+pub struct ConfigurationError(String);
+
+/// Requests `GET /health` from the host at `address` and logs the outcome; `Err` when the app
+/// reports a configuration error.
+pub async fn report_health(address: SocketAddr) -> Result<(), ConfigurationError> {
     match fetch(address).await {
         Ok((200, _)) => tracing::info!("startup check: {HEALTH_PATH} is healthy"),
         Ok((status, body)) => {
             if let Some(why) = configuration_error(&body) {
-                return Err(format!(
-                    "{HEALTH_PATH} reports a configuration error: {why}"
-                ));
+                return Err(ConfigurationError(why));
             }
             tracing::warn!("startup check: {HEALTH_PATH} answered {status}: {body}")
         }
@@ -51,18 +54,4 @@ async fn fetch(address: SocketAddr) -> anyhow::Result<(u16, String)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::configuration_error;
-
-    #[test]
-    fn only_a_failed_config_check_is_a_configuration_error() {
-        let failed = r#"{"status":"unhealthy","checks":{"config":"error: unknown environment `x`","sqlite":"ok"}}"#;
-        assert_eq!(
-            configuration_error(failed).as_deref(),
-            Some("error: unknown environment `x`")
-        );
-        let storage = r#"{"status":"unhealthy","checks":{"config":"ok","sqlite":"error: locked"}}"#;
-        assert_eq!(configuration_error(storage), None);
-        assert_eq!(configuration_error("not json"), None);
-    }
-}
+mod tests;

@@ -4,9 +4,9 @@
 pub mod router;
 
 use crate::app::App;
+use crate::capabilities::instance::InstanceState;
 use crate::durability::held_response::DurableBody;
 use crate::trigger::router::RouteMatch;
-use crate::capabilities::instance::InstanceState;
 use anyhow::{Context, anyhow};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

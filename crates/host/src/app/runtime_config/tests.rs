@@ -53,7 +53,10 @@ fn stores_and_databases_are_read_by_label_with_relative_paths_resolved_as_spin_d
         config.sqlite["default"].path(),
         Path::new("/var/lib/sync/sqlite_db.db")
     );
-    assert_eq!(config.sqlite["audit"].path(), Path::new("/srv/work/audit.db"));
+    assert_eq!(
+        config.sqlite["audit"].path(),
+        Path::new("/srv/work/audit.db")
+    );
 }
 
 #[test]

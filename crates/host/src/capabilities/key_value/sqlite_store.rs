@@ -94,4 +94,3 @@ impl Store for SqliteStore {
         })
     }
 }
-

@@ -11,4 +11,3 @@ pub trait Store: Send + Sync {
     fn exists(&self, key: &str) -> Result<bool, Error>;
     fn keys(&self) -> Result<Vec<String>, Error>;
 }
-

@@ -53,7 +53,9 @@ fn parse_entry(entry: &str) -> Option<Entry<'_>> {
     let (name, number) = (name.trim(), number.trim());
     let valid = name.len() <= MAX_NAME_BYTES
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !valid {
         return None;
     }

@@ -6,8 +6,8 @@
 pub mod app_metrics;
 mod server;
 
-pub use server::serve;
 use app_metrics::AppMetricLabels;
+pub use server::serve;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -92,23 +92,108 @@ impl Metrics {
     fn new() -> Self {
         let r = &mut Registry::with_prefix("sync_host");
         Self {
-            http_requests: registered(r, "http_requests", "HTTP trigger requests by route and status", Family::default()),
-            http_request_duration: registered(r, "http_request_duration_seconds", "Time from request to response head, by route", Family::new_with_constructor(latency)),
-            component_instantiations: registered(r, "component_instantiations", "Component instances created, one per request", Family::default()),
-            component_instances_live: registered(r, "component_instances_live", "Component instances alive at the scrape", Gauge::default()),
-            gateway_sockets_open: registered(r, "gateway_sockets_open", "Client WebSockets the embedded gateway holds", Gauge::default()),
-            gateway_sockets_accepted: registered(r, "gateway_sockets_accepted", "Client WebSockets accepted", Counter::default()),
-            gateway_app_calls: registered(r, "gateway_app_calls", "WebSocket-over-HTTP requests from the gateway to the app, by outcome", Family::default()),
-            gateway_closes: registered(r, "gateway_closes", "Client WebSockets closed, by close code", Family::default()),
-            gateway_publish_requests: registered(r, "gateway_publish_requests", "Requests to the embedded gateway's publish endpoint, by outcome", Family::default()),
-            gateway_published_items: registered(r, "gateway_published_items", "Items the publish endpoint accepted", Counter::default()),
-            outbound_requests: registered(r, "outbound_requests", "Components' outbound HTTP requests, by outcome", Family::default()),
-            sqlite_commits: registered(r, "sqlite_commits", "SQLite commits made by components", Counter::default()),
-            sqlite_flushes: registered(r, "sqlite_flushes", "WAL flushes (fdatasync), by outcome", Family::default()),
-            sqlite_flush_batch: registered(r, "sqlite_flush_batch_commits", "Commits made durable by one WAL flush", sizes()),
-            app_counters: registered(r, "app_counter", "Counters an app reports in its responses (x-app-metrics), by component and name", Family::default()),
-            app_histograms: registered(r, "app_histogram", "Values an app reports in its responses (x-app-metrics), by component and name", Family::new_with_constructor(sizes)),
-            app_metrics_dropped: registered(r, "app_metrics_dropped", "App-reported entries dropped: malformed, or past the bound on names", Counter::default()),
+            http_requests: registered(
+                r,
+                "http_requests",
+                "HTTP trigger requests by route and status",
+                Family::default(),
+            ),
+            http_request_duration: registered(
+                r,
+                "http_request_duration_seconds",
+                "Time from request to response head, by route",
+                Family::new_with_constructor(latency),
+            ),
+            component_instantiations: registered(
+                r,
+                "component_instantiations",
+                "Component instances created, one per request",
+                Family::default(),
+            ),
+            component_instances_live: registered(
+                r,
+                "component_instances_live",
+                "Component instances alive at the scrape",
+                Gauge::default(),
+            ),
+            gateway_sockets_open: registered(
+                r,
+                "gateway_sockets_open",
+                "Client WebSockets the embedded gateway holds",
+                Gauge::default(),
+            ),
+            gateway_sockets_accepted: registered(
+                r,
+                "gateway_sockets_accepted",
+                "Client WebSockets accepted",
+                Counter::default(),
+            ),
+            gateway_app_calls: registered(
+                r,
+                "gateway_app_calls",
+                "WebSocket-over-HTTP requests from the gateway to the app, by outcome",
+                Family::default(),
+            ),
+            gateway_closes: registered(
+                r,
+                "gateway_closes",
+                "Client WebSockets closed, by close code",
+                Family::default(),
+            ),
+            gateway_publish_requests: registered(
+                r,
+                "gateway_publish_requests",
+                "Requests to the embedded gateway's publish endpoint, by outcome",
+                Family::default(),
+            ),
+            gateway_published_items: registered(
+                r,
+                "gateway_published_items",
+                "Items the publish endpoint accepted",
+                Counter::default(),
+            ),
+            outbound_requests: registered(
+                r,
+                "outbound_requests",
+                "Components' outbound HTTP requests, by outcome",
+                Family::default(),
+            ),
+            sqlite_commits: registered(
+                r,
+                "sqlite_commits",
+                "SQLite commits made by components",
+                Counter::default(),
+            ),
+            sqlite_flushes: registered(
+                r,
+                "sqlite_flushes",
+                "WAL flushes (fdatasync), by outcome",
+                Family::default(),
+            ),
+            sqlite_flush_batch: registered(
+                r,
+                "sqlite_flush_batch_commits",
+                "Commits made durable by one WAL flush",
+                sizes(),
+            ),
+            app_counters: registered(
+                r,
+                "app_counter",
+                "Counters an app reports in its responses (x-app-metrics), by component and name",
+                Family::default(),
+            ),
+            app_histograms: registered(
+                r,
+                "app_histogram",
+                "Values an app reports in its responses (x-app-metrics), by component and name",
+                Family::new_with_constructor(sizes),
+            ),
+            app_metrics_dropped: registered(
+                r,
+                "app_metrics_dropped",
+                "App-reported entries dropped: malformed, or past the bound on names",
+                Counter::default(),
+            ),
             app_admitted: app_metrics::Admitted::default(),
             registry: std::mem::take(r),
         }

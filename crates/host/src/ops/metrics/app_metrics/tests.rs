@@ -2,8 +2,14 @@ use super::*;
 
 #[test]
 fn entries_are_counters_by_suffix_and_observations_otherwise() {
-    assert_eq!(parse_entry(" refusals_total=2"), Some(Entry::Counter("refusals", 2)));
-    assert_eq!(parse_entry("rows = 150"), Some(Entry::Observation("rows", 150.0)));
+    assert_eq!(
+        parse_entry(" refusals_total=2"),
+        Some(Entry::Counter("refusals", 2))
+    );
+    assert_eq!(
+        parse_entry("rows = 150"),
+        Some(Entry::Observation("rows", 150.0))
+    );
     for bad in [
         "Rows=1",
         "rows",
@@ -26,7 +32,10 @@ fn the_report_is_counted_per_component_and_removed_from_the_response() {
         component: "reporter".into(),
         name: name.into(),
     };
-    let before = metrics.app_counters.get_or_create(&labels("refusals")).get();
+    let before = metrics
+        .app_counters
+        .get_or_create(&labels("refusals"))
+        .get();
     let dropped = metrics.app_metrics_dropped.get();
     let mut headers = HeaderMap::new();
     headers.insert(HEADER, "refusals_total=2; rows=40; Bad=1".parse().unwrap());
@@ -36,7 +45,10 @@ fn the_report_is_counted_per_component_and_removed_from_the_response() {
     assert!(headers.get(HEADER).is_none(), "never forwarded");
     assert!(headers.get("content-type").is_some());
     assert_eq!(
-        metrics.app_counters.get_or_create(&labels("refusals")).get(),
+        metrics
+            .app_counters
+            .get_or_create(&labels("refusals"))
+            .get(),
         before + 3
     );
     assert!(metrics.app_metrics_dropped.get() > dropped);
