@@ -163,57 +163,32 @@ pub fn compose(main: Vec<u8>, dependencies: Vec<DependencyWasm>) -> Result<Vec<u
             .map(|(name, kind)| (name.clone(), *kind))
             .collect();
         let instance = graph.instantiate(package_id);
-        for (name, kind) in dep_imports {
-            let Some((capability, short)) = capability_of(&name) else {
-                continue;
-            };
-            if dependency.inherits.contains(&capability) {
-                continue;
-            }
-            let node = match deny_imports.get(&name) {
-                Some(node) => *node,
-                None => {
-                    let deny_name = format!("{DENY_PREFIX}{short}-n{}", deny_imports.len());
-                    let node = graph
-                        .import(deny_name, kind)
-                        .map_err(|e| dep_error(e.into()))?;
-                    deny_imports.insert(name.clone(), node);
-                    node
-                }
-            };
-            graph
-                .set_instantiation_argument(instance, &name, node)
-                .map_err(|e| dep_error(e.into()))?;
-        }
+        deny_uninherited(
+            &mut graph,
+            instance,
+            dep_imports,
+            &dependency.inherits,
+            &mut deny_imports,
+        )
+        .map_err(dep_error)?;
         let imports = satisfied
             .iter()
             .filter(|(_, satisfier)| **satisfier == index)
-            .map(|(import, _)| import);
+            .map(|(import, _)| import.as_str());
         for import in imports {
-            let export = dependency.export.clone().unwrap_or_else(|| import.clone());
+            let export = dependency
+                .export
+                .clone()
+                .unwrap_or_else(|| import.to_string());
             if !exports.contains(&export) {
                 return Err(ComposeError::NoSuchExport {
                     key,
-                    import: import.clone(),
+                    import: import.to_string(),
                     export,
                     exports: exports.join(", "),
                 });
             }
-            let alias = graph
-                .alias_instance_export(instance, &export)
-                .map_err(|e| dep_error(e.into()))?;
-            match graph.set_instantiation_argument(main_instance, import, alias) {
-                Ok(()) => {}
-                Err(InstantiationArgumentError::ArgumentTypeMismatch { source, .. }) => {
-                    return Err(ComposeError::Incompatible {
-                        key,
-                        import: import.clone(),
-                        export,
-                        source,
-                    });
-                }
-                Err(other) => return Err(dep_error(other.into())),
-            }
+            plug(&mut graph, instance, main_instance, import, export, &key)?;
         }
     }
 
@@ -224,6 +199,66 @@ pub fn compose(main: Vec<u8>, dependencies: Vec<DependencyWasm>) -> Result<Vec<u
         graph.export(alias, &name).map_err(graph_error)?;
     }
     graph.encode(EncodeOptions::default()).map_err(graph_error)
+}
+
+/// Gives each capability import of a dependency that does not inherit it a `deny-…` import of the
+/// composed component (one per distinct interface), which the host links to refusals.
+fn deny_uninherited(
+    graph: &mut CompositionGraph,
+    instance: NodeId,
+    imports: Vec<(String, wac_graph::types::ItemKind)>,
+    inherits: &BTreeSet<Capability>,
+    deny_imports: &mut HashMap<String, NodeId>,
+) -> anyhow::Result<()> {
+    for (name, kind) in imports {
+        let Some((capability, short)) = capability_of(&name) else {
+            continue;
+        };
+        if inherits.contains(&capability) {
+            continue;
+        }
+        let node = match deny_imports.get(&name) {
+            Some(node) => *node,
+            None => {
+                let deny_name = format!("{DENY_PREFIX}{short}-n{}", deny_imports.len());
+                let node = graph.import(deny_name, kind)?;
+                deny_imports.insert(name.clone(), node);
+                node
+            }
+        };
+        graph.set_instantiation_argument(instance, &name, node)?;
+    }
+    Ok(())
+}
+
+/// Satisfies the main component's `import` with the dependency `instance`'s `export`.
+fn plug(
+    graph: &mut CompositionGraph,
+    instance: NodeId,
+    main_instance: NodeId,
+    import: &str,
+    export: String,
+    key: &str,
+) -> Result<(), ComposeError> {
+    let dep_error = |source: anyhow::Error| ComposeError::Dependency {
+        key: key.to_string(),
+        source,
+    };
+    let alias = graph
+        .alias_instance_export(instance, &export)
+        .map_err(|e| dep_error(e.into()))?;
+    match graph.set_instantiation_argument(main_instance, import, alias) {
+        Ok(()) => Ok(()),
+        Err(InstantiationArgumentError::ArgumentTypeMismatch { source, .. }) => {
+            Err(ComposeError::Incompatible {
+                key: key.to_string(),
+                import: import.to_string(),
+                export,
+                source,
+            })
+        }
+        Err(other) => Err(dep_error(other.into())),
+    }
 }
 
 #[cfg(test)]

@@ -245,16 +245,7 @@ impl Gateway {
             .call(&state.context, &state.meta, &[Event::new(EventKind::Open)])
             .await?;
         let Some(events) = read_open_reply(&reply)? else {
-            // A rejection: the client gets the app's status and body (how 400/401/403/429 arrive).
-            let mut response = Response::new(Full::new(reply.body.clone()).boxed_unsync());
-            *response.status_mut() =
-                StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            if let Some(content_type) = reply.headers.get(CONTENT_TYPE) {
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, content_type.clone());
-            }
-            return Ok(response);
+            return Ok(rejection(&reply));
         };
         if !reply.grip() {
             tracing::warn!(
@@ -263,59 +254,77 @@ impl Gateway {
         }
         let mut pending = Vec::new();
         let next = state.apply(&self.hub, &reply, events, &mut pending);
-        let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
-        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-        for (name, value) in &reply.headers {
-            let name_str = name.as_str();
-            let passed = !matches!(
-                name_str,
-                "content-type"
-                    | "content-length"
-                    | "keep-alive-interval"
-                    | "sec-websocket-extensions"
-                    | "date"
-            ) && !name_str.starts_with("set-meta-");
-            if passed {
-                response.headers_mut().append(name.clone(), value.clone());
-            }
-        }
-        let headers = response.headers_mut();
-        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-        headers.insert(
-            SEC_WEBSOCKET_ACCEPT,
-            HeaderValue::from_str(&derive_accept_key(key.as_bytes()))?,
-        );
+        let response = switching_protocols(&reply, &key)?;
         let upgrade = hyper::upgrade::on(&mut request);
-        let session_parts = (self.client.clone(), self.hub.clone(), self.ping_interval);
+        let (client, hub, ping_interval) =
+            (self.client.clone(), self.hub.clone(), self.ping_interval);
         tokio::spawn(async move {
-            let (client, hub, ping_interval) = session_parts;
-            match upgrade.await {
-                Ok(upgraded) => {
-                    let socket = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(websocket_config()),
-                    )
-                    .await;
-                    let session = Session {
-                        socket,
-                        state,
-                        inbox,
-                        client,
-                        hub,
-                        ping_interval,
-                    };
-                    session.run(pending, next).await;
-                }
+            let upgraded = match upgrade.await {
+                Ok(upgraded) => upgraded,
                 Err(error) => {
                     tracing::debug!("upgrade failed: {error}");
                     hub.remove(&state.context.id);
+                    return;
                 }
-            }
+            };
+            let socket = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(websocket_config()),
+            )
+            .await;
+            let session = Session {
+                socket,
+                state,
+                inbox,
+                client,
+                hub,
+                ping_interval,
+            };
+            session.run(pending, next).await;
         });
         Ok(response)
     }
+}
+
+/// The app refused the OPEN: the client gets its status and body (how 400/401/403/429 arrive).
+fn rejection(reply: &AppReply) -> Response<Body> {
+    let mut response = Response::new(Full::new(reply.body.clone()).boxed_unsync());
+    *response.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    if let Some(content_type) = reply.headers.get(CONTENT_TYPE) {
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, content_type.clone());
+    }
+    response
+}
+
+/// The handshake's answer: the app's own headers, less those that were for the gateway.
+fn switching_protocols(reply: &AppReply, key: &HeaderValue) -> anyhow::Result<Response<Body>> {
+    let mut response = Response::new(Full::new(Bytes::new()).boxed_unsync());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    for (name, value) in &reply.headers {
+        let name_str = name.as_str();
+        let for_the_gateway = matches!(
+            name_str,
+            "content-type"
+                | "content-length"
+                | "keep-alive-interval"
+                | "sec-websocket-extensions"
+                | "date"
+        ) || name_str.starts_with("set-meta-");
+        if !for_the_gateway {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(
+        SEC_WEBSOCKET_ACCEPT,
+        HeaderValue::from_str(&derive_accept_key(key.as_bytes()))?,
+    );
+    Ok(response)
 }
 
 #[cfg(test)]

@@ -358,35 +358,10 @@ where
                 }
                 () = self.out.wait_for_room(), if !room => self.out.move_backlog(),
                 frame = next_frame, if room => {
-                    let event = match frame {
-                        Some(Ok(Message::Close(frame))) => {
-                            let (code, reason) = frame
-                                .map(|f| (u16::from(f.code), f.reason.to_string()))
-                                .unwrap_or((u16::from(CloseCode::Status), String::new()));
-                            // The app answers a CLOSE with CLOSE; the connection ends either way,
-                            // and nothing but the close echo may follow the client's close.
-                            let _ = self.call(&[Event::close(code, &reason)]).await;
-                            // Reading the client's close queued the echo of its code: writing
-                            // it out ends the handshake, so the client sees its code, not 1006.
-                            return End::quietly(Ending::Close(None));
-                        }
-                        Some(Ok(message)) => match relayed_event(message, &mut self.state.pongs_owed) {
-                            Some(event) => event,
-                            None => { missed_pongs = 0; continue; }
-                        },
-                        Some(Err(WsError::Capacity(_))) => {
-                            return refuse(CloseCode::Size, "message too large");
-                        }
-                        Some(Err(WsError::Utf8(_))) => {
-                            return refuse(CloseCode::Invalid, "invalid UTF-8");
-                        }
-                        // A frame that breaks RFC 6455 (a reserved opcode or bit, an unmasked
-                        // frame): the client hears 1002 rather than a bare 1006.
-                        Some(Err(WsError::Protocol(error))) => {
-                            tracing::debug!(connection = self.state.context.id.as_str(), "protocol error: {error}");
-                            return refuse(CloseCode::Protocol, "protocol error");
-                        }
-                        Some(Err(_)) | None => return End::telling_the_app(Ending::Drop),
+                    let event = match self.read_client_frame(frame).await {
+                        Ok(Some(event)) => event,
+                        Ok(None) => { missed_pongs = 0; continue; }
+                        Err(end) => return end,
                     };
                     missed_pongs = 0;
                     idle_since = tokio::time::Instant::now();
@@ -413,6 +388,40 @@ where
                     if let Some(end) = self.call_and_queue(&[]).await { return end; }
                 }
             }
+        }
+    }
+
+    /// What a frame read from the client means: an event for the app, nothing (a pong of the
+    /// gateway's own), or the end of the session.
+    async fn read_client_frame(
+        &mut self,
+        frame: Option<Result<Message, WsError>>,
+    ) -> Result<Option<Event>, End> {
+        match frame {
+            Some(Ok(Message::Close(frame))) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((u16::from(CloseCode::Status), String::new()));
+                // The app answers a CLOSE with CLOSE; the connection ends either way, and nothing
+                // but the close echo may follow the client's close.
+                let _ = self.call(&[Event::close(code, &reason)]).await;
+                // Reading the client's close queued the echo of its code: writing it out ends the
+                // handshake, so the client sees its code, not 1006.
+                Err(End::quietly(Ending::Close(None)))
+            }
+            Some(Ok(message)) => Ok(relayed_event(message, &mut self.state.pongs_owed)),
+            Some(Err(WsError::Capacity(_))) => Err(refuse(CloseCode::Size, "message too large")),
+            Some(Err(WsError::Utf8(_))) => Err(refuse(CloseCode::Invalid, "invalid UTF-8")),
+            // A frame that breaks RFC 6455 (a reserved opcode or bit, an unmasked frame): the
+            // client hears 1002 rather than a bare 1006.
+            Some(Err(WsError::Protocol(error))) => {
+                tracing::debug!(
+                    connection = self.state.context.id.as_str(),
+                    "protocol error: {error}"
+                );
+                Err(refuse(CloseCode::Protocol, "protocol error"))
+            }
+            Some(Err(_)) | None => Err(End::telling_the_app(Ending::Drop)),
         }
     }
 

@@ -89,6 +89,8 @@ where
 }
 
 impl Metrics {
+    /// Every metric, each registered where it is declared: a list, one entry per metric, so it is
+    /// as long as there are metrics.
     fn new() -> Self {
         let r = &mut Registry::with_prefix("sync_host");
         Self {
