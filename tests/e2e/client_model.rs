@@ -1,5 +1,5 @@
 //! The unmodified Mirubato client against the real host: a model of its rules
-//! (`e2e::client_model`, protocol.md §8) run as several devices of several users, with random
+//! (`e2e::client_model`, docs/protocol.md §8) run as several devices of several users, with random
 //! mutations of every type and random drops of random length — shorter than the client's
 //! "synced recently" threshold (it then reconnects without `SYNC_REQUEST`) and longer, some while
 //! acks, relays and catch-ups are in flight — while the other devices keep writing. At the end every

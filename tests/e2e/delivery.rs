@@ -90,7 +90,7 @@ async fn a_catch_up_of_more_than_a_megabyte_arrives_whole() {
 }
 
 /// Connects (retrying refusals) and catches up from 0. A connection that ends before its catch-up
-/// completes is opened again, as the Mirubato client does after any close but 1000 (protocol.md
+/// completes is opened again, as the Mirubato client does after any close but 1000 (docs/protocol.md
 /// §8): under a burst Pushpin drops an open connection whose next frame it cannot hand on
 /// (`docs/gateways.md`). Returns the device, the catch-up's frames and reply, and the attempts.
 async fn connect_and_catch_up(gateway: &str, user: &str) -> (Device, Vec<Value>, Value, u32) {

@@ -1,4 +1,4 @@
-//! `/health` through the real host and the real health component (protocol.md §1).
+//! `/health` through the real host and the real health component (docs/protocol.md §1).
 
 use e2e::{HostConfig, app_manifest};
 

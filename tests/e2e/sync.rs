@@ -1,5 +1,5 @@
 //! The sync service end to end: the real host with the coordinator component, real WebSocket
-//! clients, real SQLite files (protocol.md §1–§6). Runs through the embedded gateway, and again
+//! clients, real SQLite files (docs/protocol.md §1–§6). Runs through the embedded gateway, and again
 //! through real Pushpin with `E2E_GATEWAY=pushpin` (scripts/test runs both); nothing here depends
 //! on which gateway it is.
 

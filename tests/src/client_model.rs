@@ -1,5 +1,5 @@
 //! A model of the unmodified Mirubato frontend client (`webSocketSync.ts` and the stores that apply
-//! its events), following the rules in `shared/protocol.md` §8, so tests hold the server to what the
+//! its events), following the rules in `docs/protocol.md` §8, so tests hold the server to what the
 //! real client does rather than to our own reading of the protocol:
 //!
 //! - **Cursor**: on every frame, `max(seq, lastSeq)` (numbers only) if higher; it never decreases.

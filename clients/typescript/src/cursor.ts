@@ -3,7 +3,7 @@
  * seq at or below it is on this device. It moves only over seqs that are contiguous (acks and
  * relays carry theirs as `streamSeq`) or to the head a completed catch-up reports, never on a
  * number that merely arrived: a relay can overtake changes still on their way, and taking its seq
- * would skip them for good (shared/protocol.md §8).
+ * would skip them for good (docs/protocol.md §8).
  */
 export class Cursor {
   private seen = new Set<number>();

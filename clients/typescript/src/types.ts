@@ -1,4 +1,4 @@
-/** A frame as the protocol defines it (shared/protocol.md §2): a `type`, a `timestamp`, and the
+/** A frame as the protocol defines it (docs/protocol.md §2): a `type`, a `timestamp`, and the
  * fields of that type. */
 export interface SyncEvent {
   type: string;

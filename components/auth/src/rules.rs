@@ -19,7 +19,7 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub const MIN_SECRET_BYTES: usize = 32;
 pub const DEFAULT_LEEWAY_SECONDS: u64 = 30;
 pub const MAX_LEEWAY_SECONDS: u64 = 60;
-/// Longest lifetime a `/broadcast` token may have (protocol.md §6).
+/// Longest lifetime a `/broadcast` token may have (docs/protocol.md §6).
 pub const BROADCAST_MAX_LIFETIME_SECONDS: i64 = 300;
 /// The `typ` a `/broadcast` token carries.
 pub const BROADCAST_TYPE: &str = "broadcast";

@@ -1,4 +1,4 @@
-//! `Grip-Sig` verification (protocol.md §7): the gateway signs every request it makes to the app;
+//! `Grip-Sig` verification (docs/protocol.md §7): the gateway signs every request it makes to the app;
 //! `Meta-*` headers are trusted only when that signature verifies. Pushpin signs HS256 with a shared
 //! key; Fastly Fanout signs ES256 with its published P-256 key. The algorithm follows the configured
 //! key, never the token's header.

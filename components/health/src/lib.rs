@@ -1,4 +1,4 @@
-//! `GET`/`HEAD /health` (protocol.md §1): reports the service and whether the `default` SQLite
+//! `GET`/`HEAD /health` (docs/protocol.md §1): reports the service and whether the `default` SQLite
 //! database and the `default` key-value store really answer, and whether auth is configured
 //! (`jwt_secret` set and long enough), and whether the coordinator's settings are usable
 //! (`environment` one of the three, a `grip_key` fit for it, numbers that are numbers). Any failed

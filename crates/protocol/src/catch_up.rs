@@ -1,4 +1,4 @@
-//! Catch-up (protocol.md §4): the changed entities of one user, in seq order, turned into frames.
+//! Catch-up (docs/protocol.md §4): the changed entities of one user, in seq order, turned into frames.
 //! Live entries and pieces are batched (≤ 250 a chunk, and every frame under 32 KiB because Pushpin
 //! 1.36 never delivers a larger frame sent in a response); deletions are tombstones; a plan goes
 //! out as `PLAN_UPDATED` with the occurrences written by the same mutation; an occurrence changed on
@@ -17,7 +17,7 @@ pub enum Numbering {
     /// numbers only when no row of its seq is left to send, so after any frame every entity whose
     /// latest change is at or below its number is on the device.
     Cursor,
-    /// A replay the client did not ask for (protocol.md §8, reconnect without `SYNC_REQUEST`):
+    /// A replay the client did not ask for (docs/protocol.md §8, reconnect without `SYNC_REQUEST`):
     /// only *ext* `streamSeq` and `"replay": true`, so the cursor stays where the client's own
     /// catch-ups left it.
     Replay,

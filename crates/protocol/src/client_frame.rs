@@ -1,4 +1,4 @@
-//! Frames from a client (protocol.md §2), parsed and validated into typed values. Errors carry the
+//! Frames from a client (docs/protocol.md §2), parsed and validated into typed values. Errors carry the
 //! exact compat strings the Mirubato frontend knows (§5).
 
 use crate::entity::{EntityType, piece_id, valid_id};
@@ -138,7 +138,7 @@ impl Mutation {
     /// The relayed form: the stored payload with the server's `timestamp` and the mutation's seq
     /// as *ext* `streamSeq`. Never `seq`: a live relay can reach a device before changes below it
     /// (its own catch-up, another device's relay still in flight), and the Mirubato client would
-    /// move its cursor past them (protocol.md §8).
+    /// move its cursor past them (docs/protocol.md §8).
     pub fn relay_frame(&self, seq: u64, timestamp: &str) -> String {
         let mut frame = self.payload.clone();
         frame.insert("timestamp".into(), Value::String(timestamp.into()));

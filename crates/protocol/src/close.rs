@@ -1,4 +1,4 @@
-//! WebSocket close codes and reasons (protocol.md §5, §8), named once for the coordinator and the
+//! WebSocket close codes and reasons (docs/protocol.md §5, §8), named once for the coordinator and the
 //! gateway. The Mirubato client reconnects on every code but 1000, so each says why it ended.
 
 /// A close the client asked for, echoed back.

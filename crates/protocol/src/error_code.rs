@@ -1,4 +1,4 @@
-//! The *ext* `ERROR.code` values (protocol.md §5): which rule refused a frame, for our own clients.
+//! The *ext* `ERROR.code` values (docs/protocol.md §5): which rule refused a frame, for our own clients.
 //! The compat `error` strings the Mirubato frontend shows are in [`crate::server_frame`].
 
 pub const MESSAGE_TOO_LARGE: &str = "MESSAGE_TOO_LARGE";

@@ -1,4 +1,4 @@
-//! GRIP over WebSocket (protocol.md §7): control messages the app sends in `c:`-prefixed TEXT
+//! GRIP over WebSocket (docs/protocol.md §7): control messages the app sends in `c:`-prefixed TEXT
 //! events, `m:`-prefixed frames for the client, and the items the app publishes to a gateway's
 //! `POST /publish/`. Both sides use these types: the coordinator writes them, the embedded gateway
 //! reads them.

@@ -1,4 +1,4 @@
-//! mirubato-sync's wire protocol (`shared/protocol.md`): pure Rust with no I/O, so the same code
+//! mirubato-sync's wire protocol (`docs/protocol.md`): pure Rust with no I/O, so the same code
 //! runs natively in the host and tests and inside the wasm components.
 //!
 //! - [`client_frame`]: frames from clients, validated, with the compat error strings.

@@ -1,4 +1,4 @@
-//! Frames the server sends (protocol.md §2, server → client). Each builder returns the JSON text;
+//! Frames the server sends (docs/protocol.md §2, server → client). Each builder returns the JSON text;
 //! the caller supplies the `timestamp` so this crate stays free of clocks.
 
 use crate::entity::EntityType;
@@ -34,7 +34,7 @@ pub struct Welcome<'a> {
     pub connection_id: &'a str,
     pub epoch: &'a str,
     /// The stream's head, sent as `headSeq`: never as `seq` or `lastSeq`, which the Mirubato client
-    /// takes as "you have everything up to here" (protocol.md §8).
+    /// takes as "you have everything up to here" (docs/protocol.md §8).
     pub head_seq: u64,
     /// Token `exp`, seconds since the epoch.
     pub token_expires_at: i64,
@@ -89,7 +89,7 @@ pub fn resync_required(head_seq: u64, epoch: &str, timestamp: &str) -> String {
 
 /// The sender's acknowledgement of a committed mutation. The seq is *ext* `streamSeq`, not
 /// `lastSeq`: other devices' changes below it may still be on their way to this one, and the
-/// Mirubato client would take a `lastSeq` as having them (protocol.md §8).
+/// Mirubato client would take a `lastSeq` as having them (docs/protocol.md §8).
 pub fn mutation_ack(seq: u64, event_id: Option<&str>, duplicate: bool, timestamp: &str) -> String {
     frame(
         "SYNC_RESPONSE",

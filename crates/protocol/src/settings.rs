@@ -6,7 +6,7 @@ use crate::grip_key::{self, GripKeyError};
 use crate::jwt_secret::{self, JwtSecretError};
 
 /// Default `replay_window_seconds`: longer than the Mirubato client's 30-s "synced recently" rule
-/// (protocol.md §8) plus a margin for clock skew and relays still in flight when a device dropped.
+/// (docs/protocol.md §8) plus a margin for clock skew and relays still in flight when a device dropped.
 pub const DEFAULT_REPLAY_WINDOW_SECONDS: u64 = 60;
 
 /// Default `rate_limit_burst`: a device that reconnects flushes its queued offline changes at once

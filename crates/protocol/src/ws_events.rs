@@ -1,4 +1,4 @@
-//! The WebSocket-over-HTTP event codec (protocol.md §7; Pushpin's `application/websocket-events`):
+//! The WebSocket-over-HTTP event codec (docs/protocol.md §7; Pushpin's `application/websocket-events`):
 //! a body is a sequence of `TYPE\r\n` or `TYPE HEXLEN\r\nCONTENT\r\n` events. Decoding is strict —
 //! a body that does not parse whole is an error, never a panic and never a partial result.
 

@@ -1,4 +1,4 @@
-//! `POST /broadcast` (protocol.md §6): the Mirubato API pushes plan changes, authenticated with a
+//! `POST /broadcast` (docs/protocol.md §6): the Mirubato API pushes plan changes, authenticated with a
 //! broadcast token (or, for compatibility only, the shared secret in `X-Worker-Auth`).
 
 use super::mutations;

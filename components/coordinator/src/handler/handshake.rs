@@ -1,4 +1,4 @@
-//! The handshake (protocol.md §1): OPEN is answered with the subscriptions, WELCOME and the replay
+//! The handshake (docs/protocol.md §1): OPEN is answered with the subscriptions, WELCOME and the replay
 //! of recent changes, or refused with an HTTP status and a JSON body.
 
 use super::catch_up;
@@ -51,7 +51,7 @@ pub(super) fn open(services: &dyn Services, config: &Config, request: &WsRequest
         &services.timestamp(),
     ));
     // A device that dropped less than 30 s ago reconnects without SYNC_REQUEST
-    // (protocol.md §8): give it, before any live relay, what was committed meanwhile.
+    // (docs/protocol.md §8): give it, before any live relay, what was committed meanwhile.
     let since = Since::CommittedAt(services.now_ms() - config.replay_window_ms);
     if let Some(head) = catch_up::replay(services, user_id, &connection_id, since, &mut reply) {
         reply.set_meta.push(("replayed".into(), head.to_string()));

@@ -1,4 +1,4 @@
-//! The coordinator's request logic (protocol.md §1–§6) over a [`Services`] trait, so the component
+//! The coordinator's request logic (docs/protocol.md §1–§6) over a [`Services`] trait, so the component
 //! stays a thin adapter and this code runs natively against fakes. Each call returns the reply and
 //! the GRIP items to publish; the component publishes them before answering.
 //!
@@ -98,7 +98,7 @@ impl Coordinator<'_> {
         self.finish(exchange)
     }
 
-    /// `POST /broadcast` (protocol.md §6).
+    /// `POST /broadcast` (docs/protocol.md §6).
     pub fn handle_broadcast(&self, headers: &Headers<'_>, body: &[u8]) -> Outcome {
         broadcast::handle(self.services, self.config, headers, body)
     }

@@ -1,4 +1,4 @@
-//! The per-user connection cap (protocol.md §5): every open connection is registered in SQLite;
+//! The per-user connection cap (docs/protocol.md §5): every open connection is registered in SQLite;
 //! registering beyond [`MAX_CONNECTIONS_PER_USER`] closes the oldest with 4002. A gateway makes a
 //! request for every open connection at least once per [`KEEP_ALIVE_MAX_SECONDS`]; entries not seen
 //! for three such intervals (a crashed gateway's) no longer hold a slot.

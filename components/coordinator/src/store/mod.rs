@@ -1,4 +1,4 @@
-//! Durable sync state (design.md, Storage): per-user dense streams, latest entity states with
+//! Durable sync state (docs/durability.md): per-user dense streams, latest entity states with
 //! tombstones, and idempotency keys.
 //!
 //! Each mutation is one `BEGIN IMMEDIATE` transaction, or a savepoint in one such transaction for

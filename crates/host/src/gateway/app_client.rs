@@ -1,4 +1,4 @@
-//! Calls the app the way Pushpin does (WebSocket-over-HTTP, protocol.md §7), in process: a POST to
+//! Calls the app the way Pushpin does (WebSocket-over-HTTP, docs/protocol.md §7), in process: a POST to
 //! the upgrade's path and query with the client's handshake headers replayed, `Connection-Id`,
 //! `Meta-*`, a fresh `Grip-Sig`, and a body of events.
 

@@ -1,6 +1,6 @@
 //! Property tests (issue 21) for the handshake: the upgrade request the gateway recognises
 //! (RFC 6455 §4.2.1's header tokens; RFC 9110 §5.6.1 lists) and the app's answer to OPEN
-//! (protocol.md §7, pushpin-gateway.md §1.4).
+//! (docs/protocol.md §7).
 use super::*;
 use hyper::header::HeaderName;
 use proptest::collection::vec;

@@ -197,7 +197,7 @@ fn nothing_changed_is_no_frames() {
     assert!(frames(&[], Numbering::Cursor, T).is_empty());
 }
 
-// Property tests (issue 21): a user's stream of changes (protocol.md §3/§4: one mutation a
+// Property tests (issue 21): a user's stream of changes (docs/protocol.md §3/§4: one mutation a
 // seq, a plan with its occurrences at one seq), each entity at its latest state, in any
 // order; the frames are read back as the Mirubato client reads them (§8).
 use proptest::collection::vec;
@@ -417,7 +417,7 @@ proptest! {
         }
     }
 
-    /// The cursor rule (protocol.md §8): after any frame of a cursor reply, every change at
+    /// The cursor rule (docs/protocol.md §8): after any frame of a cursor reply, every change at
     /// or below the highest `seq`/`lastSeq` seen so far is on the device; after the last,
     /// the cursor is the highest seq sent.
     #[test]

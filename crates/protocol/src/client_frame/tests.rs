@@ -156,7 +156,7 @@ fn auth_and_epoch() {
     );
 }
 
-// Property tests (issue 21): valid frames are built from protocol.md §2's table, then broken
+// Property tests (issue 21): valid frames are built from docs/protocol.md §2's table, then broken
 // on purpose (schema) or at random (text); `spec_parse` reads the table directly and says
 // what every input must give.
 use crate::exact_integers::first_inexact_integer;
@@ -208,7 +208,7 @@ fn outcome(result: Result<ClientFrame, FrameError>) -> Result<ClientFrame, Frame
     })
 }
 
-/// protocol.md §2 and §5, read directly. One function on purpose: it states the rules in the order
+/// docs/protocol.md §2 and §5, read directly. One function on purpose: it states the rules in the order
 /// the spec gives them, so it is checked against the spec top to bottom, and it shares no helper
 /// with the parser it judges.
 fn spec_parse(text: &str) -> Result<ClientFrame, FrameError> {

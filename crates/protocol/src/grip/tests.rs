@@ -122,7 +122,7 @@ fn publish_items_roundtrip_in_pushpins_shape() {
 }
 
 // Property tests (issue 21): control messages and publish items of any content, through
-// the wire formats the gateway reads (pushpin-gateway.md §1.5 and §1.8).
+// the wire formats the gateway reads (docs/protocol.md §7, docs/gateways.md).
 use crate::ws_events;
 use proptest::collection::{btree_map, vec};
 use proptest::option;

@@ -71,7 +71,7 @@ fn conflict_and_resync() {
     );
 }
 
-/// What the Mirubato client reads as its cursor (protocol.md §8): `max(seq, lastSeq)`.
+/// What the Mirubato client reads as its cursor (docs/protocol.md §8): `max(seq, lastSeq)`.
 fn cursor_of(frame: &Value) -> Option<u64> {
     ["seq", "lastSeq"]
         .iter()

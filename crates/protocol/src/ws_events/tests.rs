@@ -98,7 +98,7 @@ fn arbitrary_bytes_never_panic() {
 }
 
 // Property tests (issue 21): run with `cargo test … -- prop_`; `scripts/fuzz` runs them at
-// length. Valid bodies are built from the grammar (protocol.md §7, pushpin-gateway.md §1.2),
+// length. Valid bodies are built from the grammar (docs/protocol.md §7),
 // then mutated; every outcome is checked against `spec_decode`, the grammar read directly.
 use proptest::collection::vec;
 use proptest::prelude::*;

@@ -1,4 +1,4 @@
-//! Property tests (issue 21) for reading the app's replies (pushpin-gateway.md §1.4):
+//! Property tests (issue 21) for reading the app's replies (docs/protocol.md §7):
 //! the events body, `Set-Meta-*`, `Keep-Alive-Interval` and the `grip` extension.
 use super::*;
 use proptest::collection::vec;
