@@ -347,6 +347,21 @@ impl Device {
         if let Some(close) = self.closed_early.take() {
             return close;
         }
+        self.close_after(deadline, |_| {}).await
+    }
+
+    /// The close that must be the very next message (WebSocket pings aside).
+    pub async fn next_is_close(&mut self) -> (u16, String) {
+        self.close_after(FRAME_DEADLINE, |message| {
+            if !matches!(message, Message::Ping(_) | Message::Pong(_)) {
+                panic!("a message before the close: {message:?}")
+            }
+        })
+        .await
+    }
+
+    /// Reads until the close, handing every other message to `other`.
+    async fn close_after(&mut self, deadline: Duration, other: impl Fn(Message)) -> (u16, String) {
         let deadline = tokio::time::Instant::now() + deadline;
         loop {
             let next = tokio::time::timeout_at(deadline, self.socket.next())
@@ -357,26 +372,7 @@ impl Device {
                     return (u16::from(frame.code), frame.reason.to_string());
                 }
                 Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
-                Some(Ok(_)) => continue,
-                Some(Err(error)) => panic!("socket error while waiting for close: {error}"),
-            }
-        }
-    }
-
-    /// The close that must be the very next message (WebSocket pings aside).
-    pub async fn next_is_close(&mut self) -> (u16, String) {
-        let deadline = tokio::time::Instant::now() + FRAME_DEADLINE;
-        loop {
-            let next = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .expect("no close within the deadline");
-            match next {
-                Some(Ok(Message::Close(Some(frame)))) => {
-                    return (u16::from(frame.code), frame.reason.to_string());
-                }
-                Some(Ok(Message::Close(None))) | None => return (1005, String::new()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(other)) => panic!("a message before the close: {other:?}"),
+                Some(Ok(message)) => other(message),
                 Some(Err(error)) => panic!("socket error while waiting for close: {error}"),
             }
         }

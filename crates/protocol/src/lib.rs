@@ -9,8 +9,8 @@
 //! - [`exact_integers`]: integer literals JSON parsing would round.
 //! - [`environment`]: local / staging / production and the defaults each implies.
 //! - [`entity`]: entity types, ids and `updatedAt` rules.
-//! - [`ws_events`]: the WebSocket-over-HTTP event codec.
-//! - [`grip`]: GRIP control messages and publish items.
+//! - [`grip`] and [`ws_events`]: the GRIP crate (Pushpin's protocol, no application in it),
+//!   re-exported for the coordinator.
 //! - [`grip_key`]: whether a `grip_key` may be trusted in an environment.
 //! - [`jwt_secret`]: whether a `jwt_secret` may be trusted in an environment.
 //! - [`settings`]: the coordinator's variables, parsed and checked.
@@ -25,10 +25,10 @@ pub mod entity;
 pub mod environment;
 pub mod error_code;
 pub mod exact_integers;
-pub mod grip;
+pub use ::grip;
 pub mod grip_key;
 pub mod jwt_secret;
 pub mod server_frame;
 pub mod settings;
 pub mod timestamp;
-pub mod ws_events;
+pub use ::grip::ws_events;

@@ -130,11 +130,7 @@ fn plan_mutations(services: &dyn Services, events: &[Value]) -> Result<Vec<Mutat
     Ok(mutations)
 }
 
-/// Compares secrets without an early exit, so timing does not reveal a matching prefix.
+/// Compares secrets in time that does not depend on where they differ.
 pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut difference = a.len() ^ b.len();
-    for (index, byte) in a.iter().enumerate() {
-        difference |= usize::from(byte ^ b.get(index % b.len().max(1)).copied().unwrap_or(0));
-    }
-    difference == 0
+    bool::from(subtle::ConstantTimeEq::ct_eq(a, b))
 }

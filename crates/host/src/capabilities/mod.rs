@@ -63,3 +63,17 @@ pub trait Capability {
     /// Links the capability's host implementation.
     fn add_to_linker(linker: &mut Linker<instance::InstanceState>) -> wasmtime::Result<()>;
 }
+
+/// The first label some component lists in `labels_of` that `has` does not know, with the
+/// component's id: a label must exist at startup (as Spin checks), or every open of it would fail
+/// at run time.
+pub fn unconfigured_label<'a>(
+    manifest: &'a Manifest,
+    labels_of: fn(&Component) -> &[String],
+    has: impl Fn(&str) -> bool,
+) -> Option<(&'a str, &'a str)> {
+    manifest.components.iter().find_map(|(id, component)| {
+        let label = labels_of(component).iter().find(|label| !has(label))?;
+        Some((id.as_str(), label.as_str()))
+    })
+}

@@ -4,8 +4,8 @@
 //! and the handshake it replays), and a client's own WebSocket-over-HTTP request is refused, as
 //! Pushpin refuses it.
 
+use grip::ws_events;
 use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName};
-use protocol::ws_events;
 
 /// Whether `name` (lowercase, as `http` stores names) is the gateway's to send: `Grip-*`
 /// (`Grip-Sig` and the rest of GRIP's), `Meta-*` and `Connection-Id`.

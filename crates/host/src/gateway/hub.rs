@@ -4,7 +4,7 @@
 //! Connections are reached through a bounded queue each, so the hub never blocks on a slow socket;
 //! closes go through a queue of their own, so a full frame queue can never swallow one.
 
-use protocol::grip::{PublishItem, SKIP_SELF};
+use grip::{PublishItem, SKIP_SELF};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -27,6 +27,7 @@ use crate::app::App;
 use app_client::{AppClient, AppReply, ConnectionContext, GripSigner};
 use bytes::Bytes;
 use futures_util::FutureExt;
+use grip::ws_events::{Event, EventKind};
 use http_body_util::{BodyExt, Full};
 use hub::Hub;
 use hyper::body::Incoming;
@@ -37,7 +38,6 @@ use hyper::header::{
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use protocol::ws_events::{Event, EventKind};
 use session::{ConnectionState, Session};
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -5,6 +5,7 @@
 
 use super::hub::Hub;
 use bytes::Bytes;
+use grip::PublishRequest;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
@@ -12,7 +13,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use protocol::grip::PublishRequest;
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -2,11 +2,11 @@
 //! (RFC 6455 §4.2.1's header tokens; RFC 9110 §5.6.1 lists) and the app's answer to OPEN
 //! (docs/protocol.md §7).
 use super::*;
+use grip::ws_events;
 use hyper::header::HeaderName;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use protocol::ws_events;
 
 /// `token` in a random case.
 fn any_case(token: &'static str) -> impl Strategy<Value = String> {

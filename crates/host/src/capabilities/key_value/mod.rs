@@ -13,7 +13,7 @@ pub use store::Store;
 
 use crate::app::manifest::Component;
 use crate::capabilities::bindings::fermyon::spin::key_value::{Error, Host, HostStore};
-use crate::capabilities::{AppContext, Capability, RequestScope, instance};
+use crate::capabilities::{AppContext, Capability, RequestScope, instance, unconfigured_label};
 use anyhow::bail;
 use config::KeyValueBackend;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -118,15 +118,13 @@ impl Capability for KeyValue {
             &context.state_dir.join("sqlite_key_value.db"),
         )
         .map_err(|e| anyhow::anyhow!("runtime config: {e}"))?;
-        // A label a component lists must exist (as Spin checks at startup): otherwise every open
-        // of it would fail at run time with `no-such-store`.
-        for (id, component) in &context.manifest.components {
-            if let Some(label) = (component.key_value_stores.iter()).find(|label| !app.has(label)) {
-                bail!(
-                    "unknown key_value_stores label \"{label}\" for component \"{id}\": \
-                     define [key_value_store.{label}] in a runtime config (--runtime-config-file)"
-                );
-            }
+        if let Some((id, label)) =
+            unconfigured_label(context.manifest, |c| &c.key_value_stores, |l| app.has(l))
+        {
+            bail!(
+                "unknown key_value_stores label \"{label}\" for component \"{id}\": \
+                 define [key_value_store.{label}] in a runtime config (--runtime-config-file)"
+            );
         }
         Ok(Arc::new(app))
     }

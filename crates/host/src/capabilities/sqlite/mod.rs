@@ -20,7 +20,7 @@ use crate::capabilities::bindings::fermyon::spin::sqlite::{
 };
 use crate::capabilities::pool::Pool;
 use crate::capabilities::sqlite::write_gate::WriteGate;
-use crate::capabilities::{AppContext, Capability, RequestScope, instance};
+use crate::capabilities::{AppContext, Capability, RequestScope, instance, unconfigured_label};
 use crate::durability::group_commit::{GroupSync, WalFile};
 use crate::durability::held_response::PendingSync;
 use anyhow::bail;
@@ -217,14 +217,13 @@ impl Capability for Sqlite {
             &context.state_dir.join("sqlite_db.db"),
             context.sqlite_mode,
         );
-        // A label a component lists must exist, as Spin checks at startup.
-        for (id, component) in &context.manifest.components {
-            if let Some(label) = (component.sqlite_databases.iter()).find(|label| !app.has(label)) {
-                bail!(
-                    "component `{id}` uses SQLite database '{label}', which is not defined: \
-                     define [sqlite_database.{label}] in a runtime config (--runtime-config-file)"
-                );
-            }
+        if let Some((id, label)) =
+            unconfigured_label(context.manifest, |c| &c.sqlite_databases, |l| app.has(l))
+        {
+            bail!(
+                "component `{id}` uses SQLite database '{label}', which is not defined: \
+                 define [sqlite_database.{label}] in a runtime config (--runtime-config-file)"
+            );
         }
         Ok(Arc::new(app))
     }

@@ -1,9 +1,9 @@
 //! Property tests (issue 21) for reading the app's replies (docs/protocol.md §7):
 //! the events body, `Set-Meta-*`, `Keep-Alive-Interval` and the `grip` extension.
 use super::*;
+use grip::ws_events::EventKind;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use protocol::ws_events::EventKind;
 
 fn reply(status: u16, headers: &[(&str, Vec<u8>)], body: Vec<u8>) -> AppReply {
     let mut map = HeaderMap::new();

@@ -5,9 +5,9 @@ use super::*;
 use crate::gateway::hub::{self, CloseRequest};
 use crate::gateway::writer::SEND_TIMEOUT;
 use futures_util::{SinkExt, StreamExt};
+use grip::PublishItem;
+use grip::ws_events;
 use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
-use protocol::grip::PublishItem;
-use protocol::ws_events;
 use std::sync::Mutex;
 use tokio::io::DuplexStream;
 use tokio::task::JoinHandle;
@@ -312,9 +312,9 @@ async fn a_keep_alive_interval_beyond_any_clock_means_none() {
 mod props {
     //! Property tests (issue 21): what a session makes of the app's replies.
     use super::*;
+    use grip::ControlMessage;
     use proptest::collection::vec;
     use proptest::prelude::*;
-    use protocol::grip::ControlMessage;
 
     fn state() -> ConnectionState {
         connection_state(hub::connection_queues().0)

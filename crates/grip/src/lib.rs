@@ -1,11 +1,14 @@
-//! GRIP over WebSocket (docs/protocol.md §7): control messages the app sends in `c:`-prefixed TEXT
-//! events, `m:`-prefixed frames for the client, and the items the app publishes to a gateway's
-//! `POST /publish/`. Both sides use these types: the coordinator writes them, the embedded gateway
-//! reads them.
+//! GRIP over WebSocket, as Pushpin and Fastly Fanout speak it (docs/protocol.md §7), knowing no
+//! application: the WebSocket-over-HTTP event codec ([`ws_events`]), control messages an app sends
+//! in `c:`-prefixed TEXT events, `m:`-prefixed frames for the client, and the items an app
+//! publishes to a gateway's `POST /publish/`. Both sides use these types: the coordinator writes
+//! them, sync-host's embedded gateway reads them.
 
-use crate::ws_events::{Event, EventKind};
+pub mod ws_events;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use ws_events::{Event, EventKind};
 
 pub const CONTROL_PREFIX: &str = "c:";
 pub const MESSAGE_PREFIX: &str = "m:";
