@@ -84,71 +84,24 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for (u, mut devices) in users.into_iter().enumerate() {
-        let mut sender = devices.remove(0);
-        for mut receiver in devices {
-            receivers.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(planned);
-                let mut dropped = false;
-                while latencies.len() < planned {
-                    let frame = match tokio::time::timeout_at(
-                        stop_receiving.into(),
-                        receiver.try_recv_any_within(UNBOUNDED_WAIT),
-                    )
-                    .await
-                    {
-                        Ok(Ok(frame)) => frame,
-                        Ok(Err(_)) => {
-                            dropped = true;
-                            break;
-                        }
-                        Err(_) => break,
-                    };
-                    if let Some(sent_ns) = frame["entry"]["sentNs"].as_u64() {
-                        latencies.push(
-                            epoch
-                                .elapsed()
-                                .saturating_sub(Duration::from_nanos(sent_ns)),
-                        );
-                    }
-                }
-                (latencies, dropped)
-            }));
+        let sender = devices.remove(0);
+        for receiver in devices {
+            receivers.push(tokio::spawn(receive_relays(
+                receiver,
+                planned,
+                stop_receiving,
+                epoch,
+            )));
         }
         // Users start staggered across one interval, so the load is even rather than in waves.
         let offset = interval.mul_f64(u as f64 / options.users as f64);
-        senders.push(tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at((start + offset).into(), interval);
-            let mut in_flight = VecDeque::new();
-            let mut acks = Vec::with_capacity(planned);
-            let (mut sent, mut errors) = (0, 0);
-            let mut dropped = false;
-            while acks.len() + errors < planned && !dropped {
-                tokio::select! {
-                    _ = ticks.tick(), if sent < planned => {
-                        let frame = json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {
-                            "id": format!("u{u}-{sent}"), "duration": 1,
-                            "sentNs": epoch.elapsed().as_nanos() as u64,
-                            "updatedAt": "2026-01-01T00:00:00.000Z"}});
-                        in_flight.push_back(Instant::now());
-                        dropped = sender.send_or_end(frame).await.is_err();
-                        sent += 1;
-                    }
-                    frame = tokio::time::timeout_at(stop_receiving.into(), sender.try_recv_any_within(UNBOUNDED_WAIT)) => {
-                        let frame = match frame {
-                            Ok(Ok(frame)) => frame,
-                            Ok(Err(_)) => { dropped = true; continue; }
-                            Err(_) => break,
-                        };
-                        if frame["type"] == "SYNC_RESPONSE" && let Some(at) = in_flight.pop_front() {
-                            acks.push(at.elapsed());
-                        } else if frame["type"] == "ERROR" && in_flight.pop_front().is_some() {
-                            errors += 1;
-                        }
-                    }
-                }
-            }
-            (sent, errors, acks, sender, dropped)
-        }));
+        let clock = Clock {
+            epoch,
+            first: start + offset,
+            interval,
+            stop: stop_receiving,
+        };
+        senders.push(tokio::spawn(send_mutations(sender, u, planned, clock)));
     }
     let (mut sent, mut errors) = (0, 0);
     let (mut ack_latencies, mut relay_latencies) = (Vec::new(), Vec::new());
@@ -178,6 +131,89 @@ pub async fn run(gateway: &str, options: &RelayOptions) -> anyhow::Result<RelayR
         connect_retries,
         dropped,
     })
+}
+
+/// A receiving device's relay latencies, until it has `planned` relays or `stop`; and whether the
+/// host ended its connection.
+async fn receive_relays(
+    mut receiver: Device,
+    planned: usize,
+    stop: Instant,
+    epoch: Instant,
+) -> (Vec<Duration>, bool) {
+    let mut latencies = Vec::with_capacity(planned);
+    while latencies.len() < planned {
+        let frame = match tokio::time::timeout_at(
+            stop.into(),
+            receiver.try_recv_any_within(UNBOUNDED_WAIT),
+        )
+        .await
+        {
+            Ok(Ok(frame)) => frame,
+            Ok(Err(_)) => return (latencies, true),
+            Err(_) => break,
+        };
+        if let Some(sent_ns) = frame["entry"]["sentNs"].as_u64() {
+            latencies.push(
+                epoch
+                    .elapsed()
+                    .saturating_sub(Duration::from_nanos(sent_ns)),
+            );
+        }
+    }
+    (latencies, false)
+}
+
+/// When a sender sends.
+struct Clock {
+    /// What `sentNs` counts from.
+    epoch: Instant,
+    first: Instant,
+    interval: Duration,
+    /// Past this, nothing more is awaited.
+    stop: Instant,
+}
+
+/// A sending device: `planned` mutations on `clock`, each ack timed. Returns how many it sent,
+/// how many were answered with `ERROR`, the ack latencies, the device (kept open until every
+/// receiver is done) and whether the host ended its connection.
+async fn send_mutations(
+    mut sender: Device,
+    user: usize,
+    planned: usize,
+    clock: Clock,
+) -> (usize, usize, Vec<Duration>, Device, bool) {
+    let mut ticks = tokio::time::interval_at(clock.first.into(), clock.interval);
+    let mut in_flight = VecDeque::new();
+    let mut acks = Vec::with_capacity(planned);
+    let (mut sent, mut errors) = (0, 0);
+    let mut dropped = false;
+    while acks.len() + errors < planned && !dropped {
+        tokio::select! {
+            _ = ticks.tick(), if sent < planned => {
+                let frame = json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "entry": {
+                    "id": format!("u{user}-{sent}"), "duration": 1,
+                    "sentNs": clock.epoch.elapsed().as_nanos() as u64,
+                    "updatedAt": "2026-01-01T00:00:00.000Z"}});
+                in_flight.push_back(Instant::now());
+                dropped = sender.send_or_end(frame).await.is_err();
+                sent += 1;
+            }
+            frame = tokio::time::timeout_at(clock.stop.into(), sender.try_recv_any_within(UNBOUNDED_WAIT)) => {
+                let frame = match frame {
+                    Ok(Ok(frame)) => frame,
+                    Ok(Err(_)) => { dropped = true; continue; }
+                    Err(_) => break,
+                };
+                if frame["type"] == "SYNC_RESPONSE" && let Some(at) = in_flight.pop_front() {
+                    acks.push(at.elapsed());
+                } else if frame["type"] == "ERROR" && in_flight.pop_front().is_some() {
+                    errors += 1;
+                }
+            }
+        }
+    }
+    (sent, errors, acks, sender, dropped)
 }
 
 /// One run on a fresh host of `target`, printed beside the baseline's relay and ack latencies;

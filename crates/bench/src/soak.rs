@@ -205,6 +205,32 @@ struct Sent {
     resends: u32,
 }
 
+impl DeviceReport {
+    fn new(plan: &Plan, devices: usize) -> Self {
+        Self {
+            user: plan.user,
+            slot: plan.slot,
+            sent: Vec::new(),
+            intervals: Vec::new(),
+            seen: vec![Vec::new(); devices],
+            live_duplicates: 0,
+            replayed: 0,
+            planned_reconnects: 0,
+            stalled_reconnects: 0,
+            drops: 0,
+            skipped_reconnects: 0,
+            failed_reconnect: None,
+            connect_retries: 0,
+            catch_ups: 0,
+            catch_ups_unanswered: 0,
+            final_catch_up_done: false,
+            duplicate_flags: 0,
+            unknown_acks: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
 /// What one device did and saw.
 struct DeviceReport {
     user: usize,
@@ -290,6 +316,8 @@ struct Runner {
 }
 
 impl Runner {
+    // Long: one loop over a device's schedule (sends, reconnects, catch-ups, acks overdue);
+    // its arms share the device's state, and each calls a method for the work.
     async fn run(mut self) -> DeviceReport {
         let shared = self.shared.clone();
         let mut ticks = tokio::time::interval_at(self.plan.first_send.into(), self.plan.send_every);
@@ -477,6 +505,8 @@ impl Runner {
         flags[n] |= how;
     }
 
+    // Long: one `match` over the frame types a device can receive, each arm what that frame
+    // means for the report.
     async fn on_frame(&mut self, frame: Value) {
         let now = Instant::now();
         let replay = frame["replay"] == true;
@@ -768,16 +798,7 @@ fn delivery(reports: &[DeviceReport], devices: usize) -> Delivery {
 }
 
 pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
-    anyhow::ensure!(options.minutes >= 1, "--minutes must be at least 1");
-    anyhow::ensure!(options.devices >= 2, "--devices must be at least 2");
-    anyhow::ensure!(
-        options.users >= 1 && options.rate > 0.0,
-        "--users and --rate must be positive"
-    );
-    anyhow::ensure!(
-        options.window_minutes >= 1,
-        "--window-minutes must be at least 1"
-    );
+    check(&options)?;
     let limit = procfs::raise_fd_limit();
     let sockets = options.sockets();
     println!(
@@ -805,80 +826,18 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
     );
     let start = connected + Duration::from_secs(1);
     let send_stop = start + Duration::from_secs(options.minutes * 60);
-    let window = Duration::from_secs(options.window_minutes * 60);
     let windows = options.minutes.div_ceil(options.window_minutes) as usize;
     let shared = Arc::new(Shared {
         epoch: connecting,
         start,
         send_stop,
         finish: send_stop + FINISH,
-        window,
+        window: Duration::from_secs(options.window_minutes * 60),
         windows: Mutex::new(vec![Window::default(); windows]),
     });
-    let mut plans = plans(&options, start).into_iter();
-    let mut tasks = Vec::new();
-    for (u, devices) in users.into_iter().enumerate() {
-        for device in devices {
-            let plan = plans.next().expect("a plan per device");
-            debug_assert_eq!(plan.user, u);
-            let runner = Runner {
-                report: DeviceReport {
-                    user: plan.user,
-                    slot: plan.slot,
-                    sent: Vec::new(),
-                    intervals: Vec::new(),
-                    seen: vec![Vec::new(); options.devices],
-                    live_duplicates: 0,
-                    replayed: 0,
-                    planned_reconnects: 0,
-                    stalled_reconnects: 0,
-                    drops: 0,
-                    skipped_reconnects: 0,
-                    failed_reconnect: None,
-                    connect_retries: 0,
-                    catch_ups: 0,
-                    catch_ups_unanswered: 0,
-                    final_catch_up_done: false,
-                    duplicate_flags: 0,
-                    unknown_acks: 0,
-                    errors: BTreeMap::new(),
-                },
-                plan,
-                shared: shared.clone(),
-                gateway: host.gateway_url.clone(),
-                user_name: format!("soak{u}"),
-                offline: options.offline,
-                device: Some(device),
-                opened: connected,
-                in_flight: Vec::new(),
-                pending: None,
-                cursor: 0,
-                final_sent: false,
-            };
-            tasks.push(tokio::spawn(runner.run()));
-        }
-    }
+    let tasks = spawn_runners(&options, users, &shared, &host.gateway_url, connected);
     let before = Snapshot::take(&host);
-    // Once a minute: the host's resources; at each window's end, its latencies.
-    let mut samples = Vec::new();
-    let mut first: Summaries = [None; 4];
-    let mut printed = 0;
-    for minute in 0..=options.minutes {
-        tokio::time::sleep_until((start + Duration::from_secs(minute * 60)).into()).await;
-        let sample = Sample::take(&host, minute as f64);
-        println!("min {minute}: {}", sample.line());
-        samples.push(sample);
-        if minute > 0 && minute % options.window_minutes == 0 && printed + 1 < windows {
-            // A second for the window's last frames to be recorded.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let window = shared.windows.lock().unwrap()[printed].clone();
-            let ours = print_window(printed, &options, &window, &first);
-            if printed == 0 {
-                first = ours;
-            }
-            printed += 1;
-        }
-    }
+    let (samples, mut first, printed) = sample_each_minute(&host, &options, &shared).await;
     let mut reports = Vec::new();
     for task in tasks {
         reports.push(task.await?);
@@ -899,7 +858,101 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
             first = ours;
         }
     }
-    // The whole run.
+    print_latencies(&options, &windows);
+    let d = delivery(&reports, options.devices);
+    print_delivery(&options, &reports, &d);
+    print_growth(&samples);
+    println!(
+        "host: CPU {:.2} cores over {:.0} s ({:.2} ms per mutation sent), load generator {:.2} cores; {}",
+        used.cores(used.host_cpu),
+        used.wall.as_secs_f64(),
+        used.host_ms_per(d.sent),
+        used.cores(used.bench_cpu),
+        used.facts(d.sent),
+    );
+    Ok(())
+}
+
+fn check(options: &SoakOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(options.minutes >= 1, "--minutes must be at least 1");
+    anyhow::ensure!(options.devices >= 2, "--devices must be at least 2");
+    anyhow::ensure!(
+        options.users >= 1 && options.rate > 0.0,
+        "--users and --rate must be positive"
+    );
+    anyhow::ensure!(
+        options.window_minutes >= 1,
+        "--window-minutes must be at least 1"
+    );
+    Ok(())
+}
+
+/// One task per connected device, each following its plan.
+fn spawn_runners(
+    options: &SoakOptions,
+    users: Vec<Vec<Device>>,
+    shared: &Arc<Shared>,
+    gateway: &str,
+    connected: Instant,
+) -> Vec<tokio::task::JoinHandle<DeviceReport>> {
+    let mut plans = plans(options, shared.start).into_iter();
+    let mut tasks = Vec::new();
+    for (u, devices) in users.into_iter().enumerate() {
+        for device in devices {
+            let plan = plans.next().expect("a plan per device");
+            debug_assert_eq!(plan.user, u);
+            let runner = Runner {
+                report: DeviceReport::new(&plan, options.devices),
+                plan,
+                shared: shared.clone(),
+                gateway: gateway.to_string(),
+                user_name: format!("soak{u}"),
+                offline: options.offline,
+                device: Some(device),
+                opened: connected,
+                in_flight: Vec::new(),
+                pending: None,
+                cursor: 0,
+                final_sent: false,
+            };
+            tasks.push(tokio::spawn(runner.run()));
+        }
+    }
+    tasks
+}
+
+/// Once a minute, the host's resources; at each window's end but the last, its latencies.
+/// Returns the samples, the first window's summaries and how many windows were printed.
+async fn sample_each_minute(
+    host: &Host,
+    options: &SoakOptions,
+    shared: &Shared,
+) -> (Vec<Sample>, Summaries, usize) {
+    let windows = options.minutes.div_ceil(options.window_minutes) as usize;
+    let mut samples = Vec::new();
+    let mut first: Summaries = [None; 4];
+    let mut printed = 0;
+    for minute in 0..=options.minutes {
+        tokio::time::sleep_until((shared.start + Duration::from_secs(minute * 60)).into()).await;
+        let sample = Sample::take(host, minute as f64);
+        println!("min {minute}: {}", sample.line());
+        samples.push(sample);
+        if minute > 0 && minute % options.window_minutes == 0 && printed + 1 < windows {
+            // A second for the window's last frames to be recorded.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let window = shared.windows.lock().unwrap()[printed].clone();
+            let ours = print_window(printed, options, &window, &first);
+            if printed == 0 {
+                first = ours;
+            }
+            printed += 1;
+        }
+    }
+    (samples, first, printed)
+}
+
+/// Latencies over the whole run.
+fn print_latencies(options: &SoakOptions, windows: &[Window]) {
     let all = |pick: fn(&Window) -> &Vec<Duration>| {
         let mut joined: Vec<Duration> = windows
             .iter()
@@ -914,14 +967,17 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
         latencies(all(|w| &w.relay)),
         latencies(all(|w| &w.catch_up)),
         latencies(all(|w| &w.reconnect)),
-        sockets,
+        options.sockets(),
         FINAL_SPREAD.as_secs(),
         latencies(all(|w| &w.final_catch_up)),
     );
-    let d = delivery(&reports, options.devices);
+}
+
+/// What happened to every mutation and connection.
+fn print_delivery(options: &SoakOptions, reports: &[DeviceReport], d: &Delivery) {
     let sum = |f: fn(&DeviceReport) -> usize| reports.iter().map(f).sum::<usize>();
     let mut errors: BTreeMap<String, usize> = BTreeMap::new();
-    for report in &reports {
+    for report in reports {
         for (error, count) in &report.errors {
             *errors.entry(error.clone()).or_default() += count;
         }
@@ -955,7 +1011,7 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
         .filter_map(|r| r.failed_reconnect.as_ref())
         .collect();
     println!(
-        "connections: planned reconnects {} (skipped at the end with mutations in flight {}), reconnects after an ack overdue {} s {}, connections the host ended {}, failed reconnects {}{}, connect retries {}; catch-ups {} ({} unanswered within {} s), final catch-ups done {}/{sockets}",
+        "connections: planned reconnects {} (skipped at the end with mutations in flight {}), reconnects after an ack overdue {} s {}, connections the host ended {}, failed reconnects {}{}, connect retries {}; catch-ups {} ({} unanswered within {} s), final catch-ups done {}/{}",
         sum(|r| r.planned_reconnects),
         sum(|r| r.skipped_reconnects),
         ACK_TIMEOUT.as_secs(),
@@ -970,8 +1026,13 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
         sum(|r| r.catch_ups_unanswered),
         CATCH_UP_TIMEOUT.as_secs(),
         reports.iter().filter(|r| r.final_catch_up_done).count(),
+        options.sockets(),
     );
-    let run_samples = &samples;
+}
+
+/// Growth per hour of the host's resources, from the per-minute samples.
+fn print_growth(samples: &[Sample]) {
+    let run_samples = samples;
     println!(
         "growth per hour (least squares over the {} per-minute samples; a steady host: 0): {}; {}; {}; {}; {}; {}; {}",
         run_samples.len(),
@@ -997,13 +1058,4 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
             |s| { s.db_bytes as f64 / 1024.0 / 1024.0 }
         ),
     );
-    println!(
-        "host: CPU {:.2} cores over {:.0} s ({:.2} ms per mutation sent), load generator {:.2} cores; {}",
-        used.cores(used.host_cpu),
-        used.wall.as_secs_f64(),
-        used.host_ms_per(d.sent),
-        used.cores(used.bench_cpu),
-        used.facts(d.sent),
-    );
-    Ok(())
 }

@@ -61,42 +61,10 @@ pub async fn run(
     let stop = started + Duration::from_secs_f64(seconds);
     let give_up = stop + DRAIN;
     let mut tasks = Vec::new();
-    for (u, mut device) in devices.into_iter().enumerate() {
-        tasks.push(tokio::spawn(async move {
-            let frame = |n: usize| {
-                json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "eventId": format!("tp{u}-{n}"),
-                       "entry": {"id": format!("e{n}"), "duration": 1, "updatedAt": "2026-01-01T00:00:00.000Z"}})
-            };
-            let (mut sent, mut acked, mut not_applied) = (0, 0, 0);
-            let mut ended = None;
-            while sent < window && ended.is_none() {
-                ended = device.send_or_end(frame(sent)).await.err();
-                sent += 1;
-            }
-            while acked + not_applied < sent && ended.is_none() {
-                let left = give_up.saturating_duration_since(Instant::now());
-                // Nothing within the time left (the rest is unanswered), or the connection ended.
-                let reply = match device.try_recv_any_within(left).await {
-                    Ok(reply) => reply,
-                    Err(_) if Instant::now() >= give_up => break,
-                    Err(why) => {
-                        ended = Some(why);
-                        break;
-                    }
-                };
-                match reply["type"].as_str() {
-                    _ if reply["replay"] == true => continue,
-                    Some("SYNC_RESPONSE") if reply["message"] == "Mutation applied" => acked += 1,
-                    Some("SYNC_RESPONSE" | "ERROR") => not_applied += 1,
-                    _ => continue,
-                }
-                if Instant::now() < stop {
-                    ended = device.send_or_end(frame(sent)).await.err();
-                    sent += 1;
-                }
-            }
-            (acked, not_applied, sent - acked - not_applied, ended)
-        }));
+    for (u, device) in devices.into_iter().enumerate() {
+        tasks.push(tokio::spawn(keep_window_full(
+            device, u, window, stop, give_up,
+        )));
     }
     let (mut acked, mut not_applied, mut unanswered) = (0, 0, 0);
     let (mut ended, mut first_end) = (0, None);
@@ -118,6 +86,51 @@ pub async fn run(
         first_end,
         elapsed: started.elapsed(),
     })
+}
+
+/// One device keeping `window` mutations in flight until `stop`, then awaiting the rest until
+/// `give_up`. Returns the acked, the not applied and the unanswered mutations, and why the
+/// connection ended, if it did.
+async fn keep_window_full(
+    mut device: Device,
+    user: usize,
+    window: usize,
+    stop: Instant,
+    give_up: Instant,
+) -> (usize, usize, usize, Option<String>) {
+    let frame = |n: usize| {
+        json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "eventId": format!("tp{user}-{n}"),
+               "entry": {"id": format!("e{n}"), "duration": 1, "updatedAt": "2026-01-01T00:00:00.000Z"}})
+    };
+    let (mut sent, mut acked, mut not_applied) = (0, 0, 0);
+    let mut ended = None;
+    while sent < window && ended.is_none() {
+        ended = device.send_or_end(frame(sent)).await.err();
+        sent += 1;
+    }
+    while acked + not_applied < sent && ended.is_none() {
+        let left = give_up.saturating_duration_since(Instant::now());
+        // Nothing within the time left (the rest is unanswered), or the connection ended.
+        let reply = match device.try_recv_any_within(left).await {
+            Ok(reply) => reply,
+            Err(_) if Instant::now() >= give_up => break,
+            Err(why) => {
+                ended = Some(why);
+                break;
+            }
+        };
+        match reply["type"].as_str() {
+            _ if reply["replay"] == true => continue,
+            Some("SYNC_RESPONSE") if reply["message"] == "Mutation applied" => acked += 1,
+            Some("SYNC_RESPONSE" | "ERROR") => not_applied += 1,
+            _ => continue,
+        }
+        if Instant::now() < stop {
+            ended = device.send_or_end(frame(sent)).await.err();
+            sent += 1;
+        }
+    }
+    (acked, not_applied, sent - acked - not_applied, ended)
 }
 
 /// [`run`] on a fresh host of `target`, printed beside the baseline's rate; returns it with what

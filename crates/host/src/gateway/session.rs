@@ -316,6 +316,8 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: AppCall,
 {
+    // Long: one `select!` whose arms are everything a session waits for; split up, the priorities
+    // between them (`biased`) would no longer be visible in one place.
     async fn serve(&mut self) -> End {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;

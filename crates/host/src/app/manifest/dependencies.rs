@@ -276,17 +276,7 @@ fn parse_one(
     let source = source.ok_or_else(|| {
         ManifestError::Invalid(format!("{field} names no source; {SUPPORTED_FORMS}"))
     })?;
-    if let (
-        DependencyName::Package {
-            interface: None, ..
-        },
-        Some(export),
-    ) = (&name, &export)
-    {
-        return Err(ManifestError::Invalid(format!(
-            "{field}: a key naming a whole package cannot take export = \"{export}\" (Spin refuses it); name the interface in the key instead, e.g. `{key}/<interface>`"
-        )));
-    }
+    refuse_export_of_a_package(field, key, &name, export.as_deref())?;
     Ok((
         Dependency {
             key: key.to_string(),
@@ -297,6 +287,26 @@ fn parse_one(
         },
         per_dependency_inherit,
     ))
+}
+
+/// A key naming a whole package takes no `export`, as Spin refuses it.
+fn refuse_export_of_a_package(
+    field: &str,
+    key: &str,
+    name: &DependencyName,
+    export: Option<&str>,
+) -> Result<(), ManifestError> {
+    match (name, export) {
+        (
+            DependencyName::Package {
+                interface: None, ..
+            },
+            Some(export),
+        ) => Err(ManifestError::Invalid(format!(
+            "{field}: a key naming a whole package cannot take export = \"{export}\" (Spin refuses it); name the interface in the key instead, e.g. `{key}/<interface>`"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn parse_inherit(field: &str, value: &toml::Value) -> Result<BTreeSet<Capability>, ManifestError> {
