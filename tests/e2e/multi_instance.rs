@@ -344,3 +344,52 @@ async fn the_rate_limit_and_the_connection_cap_hold_across_instances() {
         "0 = still open"
     );
 }
+
+/// A rolling restart (docs/operations.md, "Deploys"): two instances behind one Pushpin, each
+/// stopped with SIGTERM and started again on its port in turn, while 200 devices of 50 users write
+/// without pause. Pushpin holds the sockets and keeps each on its instance; a request that finds
+/// the instance gone is tried again there (after 1–2 s), by when it serves again. No
+/// acknowledged mutation is lost, and on sync-host, which finishes the requests in flight before
+/// it exits, no client socket closes. Spin aborts the requests in flight at SIGTERM, and Pushpin
+/// closes the sockets whose request it was (it does not send a request again once its body went
+/// out): on Spin the test reports how many, and checks that nothing acknowledged was lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_behind_pushpin_closes_no_socket_and_loses_no_acked_mutation() {
+    use e2e::steady_writers::{SteadyWriters, UNLIMITED, longest_gap_since, lost_acks};
+    let mut cluster = Cluster::start(2, &[&[0, 1]], &UNLIMITED);
+    let writers = SteadyWriters::start(&cluster.gateways[0], 50, 4).await;
+    writers.await_more_acks(1000).await;
+    let rolling = Instant::now();
+    for n in 0..2 {
+        let restarting = Instant::now();
+        tokio::task::block_in_place(|| cluster.restart(n));
+        eprintln!(
+            "instance {n} stopped and served again in {:?}",
+            restarting.elapsed()
+        );
+        writers.await_more_acks(1000).await;
+    }
+    let reports = writers.stop().await;
+    let closed: Vec<String> = reports
+        .iter()
+        .filter_map(|r| {
+            r.ended
+                .as_ref()
+                .map(|(how, _)| format!("{}: {how}", r.user))
+        })
+        .collect();
+    eprintln!(
+        "rolling restart on {}: {} acks, {} mutations refused as busy and sent again, {} of {} \
+         sockets closed; the longest any device went without an ack: {:?}",
+        cluster.host(0).name,
+        reports.iter().map(|r| r.acked.len()).sum::<usize>(),
+        reports.iter().map(|r| r.refused).sum::<usize>(),
+        closed.len(),
+        reports.len(),
+        longest_gap_since(&reports, rolling)
+    );
+    assert_eq!(lost_acks(&cluster.database, &reports), Vec::<String>::new());
+    if !e2e::spin::enabled() {
+        assert_eq!(closed, Vec::<String>::new(), "client sockets closed");
+    }
+}

@@ -25,7 +25,14 @@ pub struct Cluster {
     pub redis: Redis,
     /// The SQLite file every instance uses.
     pub database: PathBuf,
+    /// How each instance was started, to start it again.
+    configs: Vec<(HostConfig, Vec<String>)>,
     _dir: tempfile::TempDir,
+}
+
+fn start(config: HostConfig, args: &[String]) -> Host {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    config.start_with_args(&args).unwrap()
 }
 
 impl Cluster {
@@ -52,7 +59,7 @@ impl Cluster {
             "SPIN_VARIABLE_GRIP_PUBLISH_URL_THIRD",
         ];
         let config = config_path.display().to_string();
-        let hosts: Vec<Option<Host>> = (0..instances)
+        let configs: Vec<(HostConfig, Vec<String>)> = (0..instances)
             .map(|n| {
                 let state = dir.path().join(format!("instance-{n}"));
                 std::fs::create_dir_all(&state).unwrap();
@@ -69,8 +76,11 @@ impl Cluster {
                 if !crate::spin::enabled() {
                     args.extend(["--metrics-listen", "127.0.0.1:0"]);
                 }
-                Some(host.start_with_args(&args).unwrap())
+                (host, args.into_iter().map(str::to_string).collect())
             })
+            .collect();
+        let hosts: Vec<Option<Host>> = (configs.iter())
+            .map(|(host, args)| Some(start(host.clone(), args)))
             .collect();
         let app_ports: Vec<u16> = hosts
             .iter()
@@ -95,8 +105,19 @@ impl Cluster {
             pushpins,
             redis,
             database,
+            configs,
             _dir: dir,
         }
+    }
+
+    /// Stops instance `n` as a deploy does (SIGTERM: it finishes what is in flight) and starts it
+    /// again on the same port, where the gateways expect it; returns once it serves.
+    pub fn restart(&mut self, n: usize) {
+        let host = self.hosts[n].take().expect("running");
+        let port: u16 = host.url.rsplit(':').next().unwrap().parse().unwrap();
+        host.stop();
+        let (config, args) = &self.configs[n];
+        self.hosts[n] = Some(start(config.clone().port(port), args));
     }
 
     pub fn host(&self, n: usize) -> &Host {

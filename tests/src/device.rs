@@ -38,6 +38,24 @@ pub struct Device {
     pub replayed: Vec<Value>,
 }
 
+/// How a connection ended, as the device saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// A close frame's code and reason (1005 for a close without a code).
+    Closed(u16, String),
+    /// A reset, a socket error, the end of the stream, or silence past a deadline.
+    Broken(String),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::Closed(code, reason) => write!(f, "closed: {code} {reason:?}"),
+            Ended::Broken(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Why a connection attempt was refused.
 #[derive(Debug)]
 pub struct Refusal {
@@ -294,23 +312,32 @@ impl Device {
         &mut self,
         deadline: Duration,
     ) -> Result<Result<Value, String>, tokio::time::error::Elapsed> {
-        tokio::time::timeout(deadline, self.next_frame()).await
+        let next = tokio::time::timeout(deadline, self.next_frame()).await?;
+        Ok(next.map_err(|ended| ended.to_string()))
     }
 
-    async fn next_frame(&mut self) -> Result<Value, String> {
+    /// The next text frame (replays included), or how the connection ended: also when nothing
+    /// arrives within `deadline`.
+    pub async fn next_or_end(&mut self, deadline: Duration) -> Result<Value, Ended> {
+        tokio::time::timeout(deadline, self.next_frame())
+            .await
+            .unwrap_or_else(|_| Err(Ended::Broken(format!("no frame within {deadline:?}"))))
+    }
+
+    async fn next_frame(&mut self) -> Result<Value, Ended> {
         if let Some(frame) = self.early.pop_front() {
             return Ok(frame);
         }
-        if let Some(close) = &self.closed_early {
-            return Err(format!("closed: {close:?}"));
+        if let Some((code, reason)) = &self.closed_early {
+            return Err(Ended::Closed(*code, reason.clone()));
         }
         loop {
             let message = self
                 .socket
                 .next()
                 .await
-                .ok_or("the connection ended")?
-                .map_err(|error| format!("socket error: {error:?}"))?;
+                .ok_or(Ended::Broken("the connection ended".into()))?
+                .map_err(|error| Ended::Broken(format!("socket error: {error:?}")))?;
             match message {
                 Message::Text(text) => {
                     let frame: Value = serde_json::from_str(&text).expect("server frames are JSON");
@@ -319,7 +346,11 @@ impl Device {
                     }
                     return Ok(frame);
                 }
-                Message::Close(frame) => return Err(format!("closed: {frame:?}")),
+                Message::Close(frame) => {
+                    return Err(frame.map_or(Ended::Closed(1005, String::new()), |frame| {
+                        Ended::Closed(u16::from(frame.code), frame.reason.to_string())
+                    }));
+                }
                 _ => continue,
             }
         }

@@ -69,10 +69,32 @@ pub fn temporary_manifest(body: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// One compile cache for the whole run: each component is compiled once.
+fn compile_cache() -> PathBuf {
+    workspace_root().join("target/sync-host-test-cache")
+}
+
+/// `sync-host compile`: the components of `manifest` compiled into the cache every test host
+/// reads, as a deploy does before it reloads.
+pub fn compile_ahead(manifest: &Path) {
+    let output = Command::new(host_binary())
+        .args(["compile", "--manifest"])
+        .arg(manifest)
+        .env("SYNC_HOST_CACHE_DIR", compile_cache())
+        .output()
+        .expect("running sync-host compile");
+    assert!(
+        output.status.success(),
+        "sync-host compile failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A secret long enough for every rule the auth component will apply.
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef-0123456789abcdef";
 
 /// How to start a host.
+#[derive(Clone)]
 pub struct HostConfig {
     pub manifest: PathBuf,
     pub env: Vec<(String, String)>,
@@ -87,6 +109,9 @@ pub struct HostConfig {
     pub spin: Option<PathBuf>,
     /// How long the host may take to serve (or, expected to refuse, to exit) before the test fails.
     pub startup_deadline: Duration,
+    /// The HTTP trigger port (a restarted instance comes back where its gateway expects it); one
+    /// of the OS's choosing otherwise.
+    pub port: Option<u16>,
 }
 
 impl HostConfig {
@@ -99,7 +124,13 @@ impl HostConfig {
             current_dir: None,
             spin: spin::enabled().then(spin::binary),
             startup_deadline: Duration::from_secs(120),
+            port: None,
         }
+    }
+
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
     }
 
     pub fn startup_deadline(mut self, deadline: Duration) -> Self {
@@ -140,13 +171,14 @@ impl HostConfig {
     }
 
     fn command(&self, state_dir: &Path, extra: &[&str]) -> Command {
+        let listen = format!("127.0.0.1:{}", self.port.unwrap_or(0));
         if let Some(spin) = &self.spin {
             assert!(
                 self.through_pushpin || extra.contains(&"--no-gateway"),
                 "this test needs sync-host's embedded gateway; Spin has none (list it in \
                  scripts/spin-pass's sync-host-only tests and in docs/hosts.md)"
             );
-            let mut command = spin::command(spin, &self.manifest, state_dir);
+            let mut command = spin::command(spin, &self.manifest, state_dir, &listen);
             command
                 .args(spin::translate_args(extra))
                 .envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -158,7 +190,7 @@ impl HostConfig {
         let mut command = Command::new(host_binary());
         // A process group of its own, so that what it starts (build commands) ends with it.
         command.process_group(0);
-        command.args(["up", "--listen", "127.0.0.1:0"]);
+        command.args(["up", "--listen", &listen]);
         if !extra.contains(&"--publish-listen") {
             command.args(["--publish-listen", "127.0.0.1:0"]);
         }
@@ -169,11 +201,7 @@ impl HostConfig {
             .arg(&self.manifest)
             .arg("--state-dir")
             .arg(state_dir)
-            // One compile cache for the whole run: each component is compiled once.
-            .env(
-                "SYNC_HOST_CACHE_DIR",
-                workspace_root().join("target/sync-host-test-cache"),
-            )
+            .env("SYNC_HOST_CACHE_DIR", compile_cache())
             .env("RUST_LOG", "info")
             .env_remove("SPIN_VARIABLE_JWT_SECRET")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -470,15 +498,20 @@ impl Host {
 
     /// Waits until the host's log contains `fragment` (it logs asynchronously); panics after 30 s.
     pub fn wait_for_log(&self, fragment: &str) -> String {
+        self.wait_for_log_times(fragment, 1)
+    }
+
+    /// Waits until the host's log contains `fragment` `times` times; panics after 30 s.
+    pub fn wait_for_log_times(&self, fragment: &str, times: usize) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let logs = self.logs();
-            if logs.contains(fragment) {
+            if logs.matches(fragment).count() >= times {
                 return logs;
             }
             assert!(
                 Instant::now() < deadline,
-                "the host never logged {fragment:?}:\n{logs}"
+                "the host never logged {fragment:?} {times} times:\n{logs}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -716,6 +749,7 @@ pub mod metrics;
 pub mod pushpin;
 pub mod redis;
 pub mod spin;
+pub mod steady_writers;
 pub mod workload;
 
 /// Each Pushpin-fronted host's publish endpoint, by its client URL (for device readiness probes).

@@ -46,9 +46,10 @@ pub(crate) fn translate_args(extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// `spin up` for `manifest` on a port of the OS's choosing (Spin prints the address it bound in
-/// its "Serving" line), with its state (the `default` SQLite and key-value files) in `state_dir`.
-pub(crate) fn command(spin: &Path, manifest: &Path, state_dir: &Path) -> Command {
+/// `spin up` for `manifest` on `listen` (port 0: one of the OS's choosing; Spin prints the address
+/// it bound in its "Serving" line), with its state (the `default` SQLite and key-value files) in
+/// `state_dir`.
+pub(crate) fn command(spin: &Path, manifest: &Path, state_dir: &Path, listen: &str) -> Command {
     let mut command = Command::new(spin);
     // Its own process group, so that the app's process (`spin up` runs it as a child, `spin trigger
     // http`) is stopped with it (`Host::signal`).
@@ -57,7 +58,7 @@ pub(crate) fn command(spin: &Path, manifest: &Path, state_dir: &Path) -> Command
         .arg("up")
         .arg("--from")
         .arg(manifest)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .arg("--state-dir")
         .arg(state_dir)
         // One line per answered request, and nothing else: how a test tells which instance served

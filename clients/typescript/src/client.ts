@@ -80,6 +80,9 @@ type Handler = (payload: any) => void;
 type AwaitingAnswer = { kind: "mutation"; eventId: string } | { kind: "control"; type: string };
 
 const CLOSE_NORMAL = 1000;
+/** The server is restarting on purpose (sync-host's graceful drain on SIGTERM) and will be back
+ * shortly: see `closed`. */
+const CLOSE_SERVICE_RESTART = 1012;
 const CLOSE_AUTHENTICATION = 4001;
 const CLOSE_TOO_MANY_CONNECTIONS = 4002;
 
@@ -263,6 +266,14 @@ export class SyncClient {
     if (code === CLOSE_TOO_MANY_CONNECTIONS) {
       this.end("EVICTED", `the user's other devices took every connection (${reason || code})`);
       return;
+    }
+    if (code === CLOSE_SERVICE_RESTART) {
+      // Not a failing server: a planned restart, which spreads its closes over a drain window and
+      // comes back within seconds. Failed attempts before this close (e.g. a reconnect that the
+      // draining host closed before its WELCOME) say nothing about how long to wait now, so the
+      // count starts over: the next delay is uniform in [0, baseMs] and the doubling begins again
+      // from there if the host is not back yet. (A welcomed connection was at 0 already.)
+      this.attempt = 0;
     }
     // A refused handshake reaches a browser as 1006 before any WELCOME: an expired (or, with a
     // supplier to ask, expiring) token is the one cause the client can act on. Anything else is

@@ -7,13 +7,7 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import WebSocket from "ws";
-import {
-  type SocketFactory,
-  type SocketLike,
-  type SyncClient,
-  type SyncError,
-  tokenExpiry,
-} from "../src/index.js";
+import { type SyncClient, type SyncError, tokenExpiry } from "../src/index.js";
 import {
   Host,
   client,
@@ -21,6 +15,7 @@ import {
   entry,
   newHost,
   next,
+  recording,
   stopStarted,
   storedEntries,
   token,
@@ -36,26 +31,6 @@ after(async () => {
   for (const proxy of proxies) await proxy.close();
   await stopStarted();
 });
-
-/** One socket the client opened: its URL, and how the server ended it. */
-interface Opened {
-  url: string;
-  closeCode: number | null;
-}
-
-/** A `ws` socket factory that records every socket the client opens and the close code each
- * ended with (recorded before the client's own `onclose` runs). */
-function recording(host: Host): { factory: SocketFactory; sockets: Opened[] } {
-  const sockets: Opened[] = [];
-  const factory: SocketFactory = (url) => {
-    const opened: Opened = { url, closeCode: null };
-    sockets.push(opened);
-    const socket = new WebSocket(host.resolve(url));
-    socket.on("close", (code) => (opened.closeCode = code));
-    return socket as unknown as SocketLike;
-  };
-  return { factory, sockets };
-}
 
 /** Every `type` event from now on. */
 function collect<T = any>(sync: SyncClient, type: string): T[] {

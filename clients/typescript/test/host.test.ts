@@ -1,14 +1,27 @@
 /**
  * The client against the real sync-host (target/release/sync-host, built by scripts/test): a
- * killed host, a reconnect storm, a duplicate send after a crash, token refresh, and offline edits
- * on two devices.
+ * killed host, a reconnect storm, a duplicate send after a crash, token refresh, offline edits
+ * on two devices, a new epoch, and a graceful restart (SIGTERM: every socket closed with 1012).
  */
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { MemoryStorage, type SyncClient } from "../src/index.js";
-import { client, drained, entry, newHost, next, stopStarted, storedEntries, token, track } from "./host.js";
+import {
+  type Host,
+  type Opened,
+  client,
+  drained,
+  entry,
+  newHost,
+  next,
+  recording,
+  stopStarted,
+  storedEntries,
+  token,
+  track,
+} from "./host.js";
 
 after(stopStarted);
 
@@ -149,6 +162,91 @@ test("a new epoch (the store was reset) starts the cursor from zero", async () =
   assert.equal(sync.status().cursor, 1);
   assert.deepEqual(await storedEntries(host, "epoch"), ["new-1"]);
 });
+
+test("a graceful restart: SIGTERM closes every client with 1012, exits 0, and they all come back and catch up", async () => {
+  // A short drain window, so that the test does not wait the default 10 s.
+  const drainArgs = ["--drain-seconds", "1"];
+  const host = await newHost({}, drainArgs);
+  const users = ["drain-a", "drain-b"];
+  /** Every change made for a user, by any of its devices. */
+  const made = new Map<string, string[]>(users.map((user) => [user, []]));
+  const devices = users.flatMap((user) => [0, 1, 2].map((n) => restartDevice(host, user, `${user}-${n}`)));
+  for (const device of devices) {
+    assert.equal(await device.sync.connect(device.user, token(device.user)), true);
+  }
+  /** A change on `device`, applied to its own state at once (as the app does) and sent. */
+  const change = (device: RestartDevice, what: string) => {
+    const id = `${device.name}-${what}`;
+    device.known.add(id);
+    made.get(device.user)!.push(id);
+    device.sync.send(entry(id));
+  };
+  for (const device of devices) for (const what of ["before-1", "before-2"]) change(device, what);
+  await Promise.all(devices.map((device) => drained(device.sync)));
+
+  // The socket each device has open now is the one the drain has to close with 1012.
+  const open = devices.map((device) => device.sockets.at(-1)!);
+  assert.ok(open.every((socket) => socket.closeCode === null), "every device is connected");
+  const firstRetries = devices.map((device) => next(device.sync, "retry"));
+  const exit = await host.stop();
+  assert.deepEqual(exit, { code: 0, signal: null }, `sync-host's exit on SIGTERM; its log:\n${host.log}`);
+  // Each client's close is handled (and recorded) before its first reconnect is scheduled.
+  const retries = await Promise.all(firstRetries);
+  assert.deepEqual(
+    open.map((socket) => socket.closeCode),
+    devices.map(() => 1012),
+    `every connection closed as a service restart, not dropped (reasons: ${JSON.stringify(
+      open.map((socket) => socket.closeReason),
+    )})`,
+  );
+  for (const retry of retries) {
+    assert.equal(retry.attempt, 1, "the first backoff step");
+    assert.ok(retry.delayMs <= 100, `reconnect soon: ${retry.delayMs} ms is within baseMs`);
+  }
+
+  // While the host is down, two devices of each user make changes: they wait in the outbox.
+  const offline = devices.filter((device) => !device.name.endsWith("-2"));
+  for (const device of offline) for (const what of ["down-1", "down-2"]) change(device, what);
+  for (const device of offline) assert.equal(device.sync.status().pending, 2);
+
+  const back = devices.map((device) => next(device.sync, "state", (s) => s === "open", 60_000));
+  await host.start({}, drainArgs);
+  await Promise.all(back);
+  await Promise.all(devices.map((device) => drained(device.sync)));
+  // Every change of a user, made on any of its devices before or during the restart, reaches
+  // every device of that user (by relay or by catch-up).
+  for (const device of devices) {
+    const all = made.get(device.user)!;
+    await until(device.sync, "*", () => all.every((id) => device.known.has(id)));
+  }
+  for (const user of users) {
+    assert.deepEqual(await storedEntries(host, user), [...made.get(user)!].sort());
+  }
+  assert.ok(devices.every((device) => device.sync.state === "open"));
+});
+
+interface RestartDevice {
+  user: string;
+  /** Prefixes the ids of the entries it makes. */
+  name: string;
+  sync: SyncClient;
+  /** Every socket it opened, with its close code. */
+  sockets: Opened[];
+  /** The entry ids in its state: its own changes, and those relayed or caught up. */
+  known: Set<string>;
+}
+
+/** A device of `user` whose sockets are recorded and whose state is the set of entry ids. */
+function restartDevice(host: Host, user: string, name: string): RestartDevice {
+  const { factory, sockets } = recording(host);
+  const sync = track(client(host, { socketFactory: factory }));
+  const known = new Set<string>();
+  sync.on("*", (frame) => {
+    const entries = frame.entry ? [frame.entry] : (frame.entries ?? []);
+    for (const e of entries) known.add(e.id);
+  });
+  return { user, name, sync, sockets, known };
+}
 
 /** Resolves once `done` holds: now, or after one of the client's `type` events. */
 async function until(sync: SyncClient, type: string, done: () => boolean): Promise<void> {

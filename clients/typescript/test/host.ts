@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
-import { type SocketLike, SyncClient, type SyncClientOptions } from "../src/index.js";
+import { type SocketFactory, type SocketLike, SyncClient, type SyncClientOptions } from "../src/index.js";
 
 /** The repository root, from `clients/typescript/dist/test/`. */
 export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
@@ -33,6 +33,12 @@ export function token(user: string, seconds = 3600): string {
  * another socket may have taken meanwhile). */
 export const CLIENT_URL = "ws://sync-host.test";
 
+/** How a host process ended: its exit status, or the signal that ended it. */
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
 export class Host {
   private child: ChildProcess | null = null;
   readonly stateDir = mkdtempSync(join(tmpdir(), "sync-client-test-"));
@@ -50,14 +56,15 @@ export class Host {
     return url.startsWith(CLIENT_URL) ? this.url + url.slice(CLIENT_URL.length) : url;
   }
 
-  /** Starts the host and resolves once it serves (its "Serving" line). */
-  async start(env: Record<string, string> = {}): Promise<void> {
+  /** Starts the host and resolves once it serves (its "Serving" line); `args` go after the
+   * test's own ones to `sync-host up` (e.g. `--drain-seconds 1`). */
+  async start(env: Record<string, string> = {}, args: string[] = []): Promise<void> {
     const child = spawn(
       join(ROOT, "target/release/sync-host"),
       [
         "up", "--manifest", join(ROOT, "spin.toml"), "--listen", "127.0.0.1:0",
         "--gateway-listen", "127.0.0.1:0", "--publish-listen", "127.0.0.1:0",
-        "--state-dir", this.stateDir,
+        "--state-dir", this.stateDir, ...args,
       ],
       {
         env: {
@@ -101,42 +108,46 @@ export class Host {
   }
 
   /** SIGKILL, as a crash. */
-  async kill(): Promise<void> {
-    await this.signal("SIGKILL");
+  async kill(): Promise<Exit | null> {
+    return this.signal("SIGKILL");
   }
 
   /** SIGTERM, and waits for the exit. */
-  async stop(): Promise<void> {
-    await this.signal("SIGTERM");
+  async stop(): Promise<Exit | null> {
+    return this.signal("SIGTERM");
   }
 
-  private async signal(signal: NodeJS.Signals): Promise<void> {
+  /** Sends `signal` and resolves with how the host exited (null if it was not running). */
+  private async signal(signal: NodeJS.Signals): Promise<Exit | null> {
     const child = this.child;
     this.child = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise<void>((resolve, reject) => {
+    if (!child) return null;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return { code: child.exitCode, signal: child.signalCode };
+    }
+    const exited = new Promise<Exit>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill("SIGKILL");
         reject(new Error(`sync-host did not exit on ${signal} within ${STOP_DEADLINE_MS} ms:\n${this.log}`));
       }, STOP_DEADLINE_MS);
-      child.once("exit", () => {
+      child.once("exit", (code, exitSignal) => {
         clearTimeout(timer);
-        resolve();
+        resolve({ code, signal: exitSignal });
       });
     });
     child.kill(signal);
-    await exited;
+    return exited;
   }
 }
 
 /** The hosts and clients a test file started, stopped by [`stopStarted`] when its tests are done. */
 const started: { hosts: Host[]; clients: SyncClient[] } = { hosts: [], clients: [] };
 
-/** A host of its own for one test, started with `env`. */
-export async function newHost(env: Record<string, string> = {}): Promise<Host> {
+/** A host of its own for one test, started with `env` and the extra `args`. */
+export async function newHost(env: Record<string, string> = {}, args: string[] = []): Promise<Host> {
   const host = new Host();
   started.hosts.push(host);
-  await host.start(env);
+  await host.start(env, args);
   return host;
 }
 
@@ -150,6 +161,30 @@ export function track(sync: SyncClient): SyncClient {
 export async function stopStarted(): Promise<void> {
   for (const sync of started.clients) sync.disconnect();
   for (const host of started.hosts) await host.kill();
+}
+
+/** One socket a client opened: its URL, and how the server ended it. */
+export interface Opened {
+  url: string;
+  closeCode: number | null;
+  closeReason: string | null;
+}
+
+/** A `ws` socket factory that records every socket the client opens and the close code each
+ * ended with (recorded before the client's own `onclose` runs). */
+export function recording(host: Host): { factory: SocketFactory; sockets: Opened[] } {
+  const sockets: Opened[] = [];
+  const factory: SocketFactory = (url) => {
+    const opened: Opened = { url, closeCode: null, closeReason: null };
+    sockets.push(opened);
+    const socket = new WebSocket(host.resolve(url));
+    socket.on("close", (code, reason) => {
+      opened.closeCode = code;
+      opened.closeReason = String(reason);
+    });
+    return socket as unknown as SocketLike;
+  };
+  return { factory, sockets };
 }
 
 /** A practice-log entry change, as the Mirubato client sends one. */

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { backoffDelay, Cursor, MemoryStorage, Outbox, tokenExpiry } from "../src/index.js";
+import {
+  backoffDelay,
+  Cursor,
+  MemoryStorage,
+  Outbox,
+  type SocketLike,
+  SyncClient,
+  tokenExpiry,
+} from "../src/index.js";
 
 test("backoff: full jitter under a doubling ceiling, capped, and never a give-up", () => {
   const options = { baseMs: 100, capMs: 1000 };
@@ -59,4 +67,91 @@ test("tokenExpiry reads exp without trusting anything else", () => {
   assert.equal(tokenExpiry(`x.${payload}.y`), 1234);
   assert.equal(tokenExpiry("not a token"), null);
   assert.equal(tokenExpiry(null), null);
+});
+
+/** A socket the test drives by hand: the server's side of it is whatever the test calls. */
+class FakeSocket implements SocketLike {
+  onopen: SocketLike["onopen"] = null;
+  onmessage: SocketLike["onmessage"] = null;
+  onclose: SocketLike["onclose"] = null;
+  onerror: SocketLike["onerror"] = null;
+  sent: string[] = [];
+  send(data: string): void {
+    this.sent.push(data);
+  }
+  close(): void {}
+  /** The server sends `frame`. */
+  receive(frame: object): void {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+  /** The connection ends with `code`, as the browser reports it. */
+  end(code: number, reason = ""): void {
+    this.onclose?.({ code, reason });
+  }
+}
+
+/** A socket factory whose sockets the test takes, in order, as the client opens them. */
+function fakeSockets(): { factory: (url: string) => SocketLike; next: () => Promise<FakeSocket> } {
+  const opened: FakeSocket[] = [];
+  let waiting: ((socket: FakeSocket) => void) | null = null;
+  const factory = () => {
+    const socket = new FakeSocket();
+    if (waiting) {
+      const take = waiting;
+      waiting = null;
+      take(socket);
+    } else {
+      opened.push(socket);
+    }
+    return socket;
+  };
+  const next = () =>
+    new Promise<FakeSocket>((resolve, reject) => {
+      const socket = opened.shift();
+      if (socket) return resolve(socket);
+      const timer = setTimeout(() => reject(new Error("the client opened no socket within 5 s")), 5_000);
+      waiting = (socket) => {
+        clearTimeout(timer);
+        resolve(socket);
+      };
+    });
+  return { factory, next };
+}
+
+test("close 1012 (service restart): the next reconnect starts from the first backoff step", async () => {
+  const sockets = fakeSockets();
+  const sync = new SyncClient({
+    url: "ws://fake",
+    socketFactory: sockets.factory,
+    backoff: { baseMs: 5, capMs: 10_000 },
+    // The top of every jitter range: each delay is its attempt's whole ceiling.
+    random: () => 0.999999,
+  });
+  const retries: { attempt: number; delayMs: number }[] = [];
+  sync.on("retry", (retry) => retries.push(retry));
+  try {
+    const connected = sync.connect("u", "not-a-jwt");
+    // Four connects are refused (1006 before any WELCOME): the ceiling doubles each time.
+    for (let n = 0; n < 4; n += 1) (await sockets.next()).end(1006);
+    assert.deepEqual(retries.map((r) => r.delayMs), [5, 10, 20, 40]);
+
+    // The fifth reaches a host that is draining for a restart: closed with 1012 before its
+    // WELCOME. The next delay is the first step's again, not 80 ms.
+    (await sockets.next()).end(1012, "service restart");
+    assert.deepEqual(retries.at(-1), { attempt: 1, delayMs: 5 });
+    // And the count goes on from there.
+    (await sockets.next()).end(1006);
+    assert.deepEqual(retries.at(-1), { attempt: 2, delayMs: 10 });
+
+    // A welcomed connection closed with 1012 does the same.
+    const welcomed = await sockets.next();
+    welcomed.receive({ type: "WELCOME", connectionId: "c1", epoch: "e1" });
+    assert.equal(await connected, true);
+    welcomed.end(1012, "service restart");
+    assert.deepEqual(retries.at(-1), { attempt: 1, delayMs: 5 });
+    assert.equal(sync.state, "reconnecting");
+    await sockets.next();
+  } finally {
+    sync.disconnect();
+  }
 });

@@ -1,5 +1,5 @@
 //! `cargo run --release -p bench -- <scenario> [--option value]…` — scenarios `relay`,
-//! `throughput`, `idle`, `instantiate`, `catch-up`, `spin` (the app on real Spin against
+//! `throughput`, `idle`, `instantiate`, `catch-up`, `reload`, `spin` (the app on real Spin against
 //! sync-host, both behind Pushpin), or `all`; and `soak` (30 min by default, not in `all`). Every
 //! figure is printed beside a baseline measured in the same run. Loads are bounded in count and
 //! time and use loopback only.
@@ -13,6 +13,7 @@ mod idle;
 mod instantiate;
 mod procfs;
 mod relay;
+mod reload;
 mod soak;
 mod spin;
 mod stats;
@@ -102,6 +103,27 @@ async fn relay(options: &Options) -> anyhow::Result<()> {
         relay::on(target, relay_options, base.relay, base.ack).await?;
     }
     Ok(())
+}
+
+async fn reload(options: &Options) -> anyhow::Result<()> {
+    let reload_options = reload::ReloadOptions {
+        users: options.get("users", 100)?,
+        devices: options.get("devices", 2)?,
+        rate: options.get("rate", 1000.0)?,
+        seconds: options.get("seconds", 10.0)?,
+        reloads: options.get("reloads", 3)?,
+    };
+    println!(
+        "## reload: {} users × {} devices, {} mutations/s for {} s, {} SIGHUP reloads (embedded \
+         gateway)",
+        reload_options.users,
+        reload_options.devices,
+        reload_options.rate,
+        reload_options.seconds,
+        reload_options.reloads
+    );
+    let host = start_host(false)?;
+    reload::compare(&host, reload_options).await
 }
 
 async fn throughput(options: &Options) -> anyhow::Result<()> {
@@ -311,17 +333,18 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(scenario) = args.first() else {
         anyhow::bail!(
-            "usage: bench <relay|throughput|idle|instantiate|catch-up|spin|all|soak> [--option value]…"
+            "usage: bench <relay|throughput|idle|instantiate|catch-up|reload|spin|all|soak> [--option value]…"
         );
     };
     let options = Options::parse(&args[1..])?;
     println!("# mirubato-sync bench — {}", machine());
-    const SCENARIOS: [&str; 6] = [
+    const SCENARIOS: [&str; 7] = [
         "relay",
         "throughput",
         "idle",
         "instantiate",
         "catch-up",
+        "reload",
         "spin",
     ];
     let chosen: Vec<&str> = match scenario.as_str() {
@@ -338,6 +361,7 @@ async fn main() -> anyhow::Result<()> {
             "idle" => idle(&options).await?,
             "instantiate" => instantiate(&options).await?,
             "catch-up" => catch_up(&options).await?,
+            "reload" => reload(&options).await?,
             _ => spin::compare(&options).await?,
         }
     }

@@ -11,6 +11,7 @@ mod durability;
 mod gateway;
 mod locks;
 mod ops;
+mod reload;
 mod server;
 mod trigger;
 mod up;
@@ -35,6 +36,23 @@ struct Cli {
 enum Command {
     /// Load the manifest and serve its HTTP triggers.
     Up(UpArgs),
+    /// Compose and compile every component into the compile cache `up` reads, without serving:
+    /// run it after a deploy's build and before the SIGHUP, so the reload loads the new
+    /// components instead of compiling them on the cores that serve.
+    Compile(CompileArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CompileArgs {
+    /// The Spin manifest whose components to compile.
+    #[arg(long, short = 'f', default_value = "spin.toml")]
+    pub manifest: PathBuf,
+    /// As for `up`: the compile cache is `<state dir>/compiled` unless `--cache-dir` says.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// As for `up`.
+    #[arg(long, env = "SYNC_HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -71,6 +89,16 @@ pub struct UpArgs {
     /// affected.
     #[arg(long, env = "SYNC_HOST_HEADER_READ_TIMEOUT_SECONDS", default_value_t = server::http1::HEADER_READ_TIMEOUT.as_secs())]
     pub header_read_timeout_seconds: u64,
+    /// At shutdown (SIGTERM, SIGINT), seconds over which the embedded gateway's client sockets are
+    /// closed with 1012 (service restart), evenly spread, so their reconnects do not arrive at
+    /// once. Keep it well under 30 s: the Mirubato client gives up after five reconnects 1, 2, 4,
+    /// 8 and 16 s apart.
+    #[arg(long, default_value_t = 5)]
+    pub drain_seconds: u64,
+    /// Reload the app whenever the manifest, the runtime config or a component's wasm file
+    /// changes (checked every second), as on SIGHUP. For development.
+    #[arg(long)]
+    pub watch: bool,
     /// Serve HTTP triggers only, without the embedded gateway (e.g. behind Pushpin).
     #[arg(long)]
     pub no_gateway: bool,
@@ -92,6 +120,13 @@ pub struct UpArgs {
     pub metrics_listen: Option<SocketAddr>,
 }
 
+fn compile(args: CompileArgs) -> anyhow::Result<()> {
+    let manifest = app::manifest::Manifest::load(&args.manifest)?;
+    let state_dir = (args.state_dir).unwrap_or_else(|| manifest.dir.join(".spin"));
+    let cache_dir = app::compile_cache_dir(args.cache_dir.as_deref(), &state_dir);
+    app::compile_ahead(&manifest, &cache_dir)
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -105,6 +140,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Up(args) => up::up(args),
+        Command::Compile(args) => compile(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,11 +1,14 @@
-//! `sync-host up`: load the app, bind every port, serve until SIGINT or SIGTERM.
+//! `sync-host up`: load the app, bind every port, serve — reloading the app on SIGHUP — until
+//! SIGINT or SIGTERM, then drain.
 
 use crate::UpArgs;
+use crate::app::live::LiveApp;
 use crate::app::manifest::Manifest;
 use crate::app::runtime_config::RuntimeConfig;
-use crate::app::{App, LoadOptions};
+use crate::app::{App, LoadOptions, Shared};
 use crate::capabilities::variables;
 use crate::ops::self_check;
+use crate::reload::{GatewayVariables, Reloader};
 use crate::{gateway, ops, trigger};
 use anyhow::Context;
 use std::collections::HashMap;
@@ -14,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 /// Application variables through which the embedded gateway and the app find each other.
@@ -22,6 +26,9 @@ const GRIP_KEY_VARIABLE: &str = "grip_key";
 const GRIP_ISS_VARIABLE: &str = "grip_iss";
 /// The bearer token the app publishes with; the publish endpoint then requires it.
 const PUBLISH_TOKEN_VARIABLE: &str = "grip_publish_token";
+
+/// How often `--watch` looks at the app's files.
+const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Random bytes in a generated `grip_key`: as many as HS256's output, the most its key can use.
 const GRIP_KEY_BYTES: usize = 32;
@@ -44,20 +51,34 @@ pub fn up(args: UpArgs) -> anyhow::Result<()> {
     // anyone reaching the HTTP trigger port could sign `Meta-*` the app trusts.
     let generated_grip_key = fresh_grip_key()?;
     let options = LoadOptions {
+        shared: Shared::new()?,
         variable_defaults: listeners.variable_defaults(&generated_grip_key)?,
         state_dir: args.state_dir.clone(),
         cache_dir: args.cache_dir.clone(),
         sqlite_mode: args.sqlite_mode,
         runtime_config,
     };
-    let app = Arc::new(App::load(&manifest, &options)?);
+    let app = App::load(&manifest, &options)?;
     let header_read_timeout = Duration::from_secs(args.header_read_timeout_seconds.max(1));
     let gateway_config = gateway_config(&app, &args, generated_grip_key, header_read_timeout);
+    let reloader = Arc::new(Reloader {
+        manifest_path: args.manifest.clone(),
+        runtime_config_file: args.runtime_config_file.clone(),
+        options,
+        address: listeners.triggers.local_addr()?,
+        gateway_variables: listeners
+            .gateway
+            .is_some()
+            .then(|| GatewayVariables::of(&app)),
+        live: LiveApp::new(app),
+        running: Default::default(),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(serve(
-        app,
+        reloader,
+        args.watch,
         &manifest,
         listeners,
         gateway_config,
@@ -132,12 +153,14 @@ fn gateway_config(
         publish_token: variable(PUBLISH_TOKEN_VARIABLE)
             .filter(|token| !token.is_empty())
             .map(str::to_string),
+        drain_window: Duration::from_secs(args.drain_seconds),
     }
 }
 
 /// Serves every port until a signal, or the startup self-check, stops the host.
 async fn serve(
-    app: Arc<App>,
+    reloader: Arc<Reloader>,
+    watch: bool,
     manifest: &Manifest,
     listeners: Listeners,
     gateway_config: gateway::GatewayConfig,
@@ -148,6 +171,11 @@ async fn serve(
     let wait_for_stop = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
+    // Before the first line that says the host serves, so that a signal after it is never the
+    // default action (which, for SIGHUP, ends the process).
+    let hangups = signal(SignalKind::hangup())?;
+    let terminate = signal(SignalKind::terminate())?;
+    let app = reloader.live.current();
     let triggers = TcpListener::from_std(listeners.triggers)?;
     let address = triggers.local_addr()?;
     let mut stdout = std::io::stdout().lock();
@@ -161,7 +189,7 @@ async fn serve(
             writeln!(stdout, "Publish http://{}/publish/", publish.local_addr()?)?;
             let stopped = wait_for_stop(stopped.clone());
             Some(tokio::spawn(gateway::serve(
-                app.clone(),
+                reloader.live.clone(),
                 gateway_config,
                 client,
                 publish,
@@ -193,11 +221,17 @@ async fn serve(
     drop(stdout);
     let refused = check_health_at_startup(&app, address, &stop);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown_signal(terminate).await;
         let _ = stop.send(true);
     });
     tokio::spawn(report_instances_on_sigusr1(app.engine.clone()));
-    trigger::serve(app, triggers, header_read_timeout, wait_for_stop(stopped)).await?;
+    tokio::spawn(reloader.clone().on_sighup(hangups));
+    if watch {
+        tokio::spawn(reloader.clone().watch(WATCH_INTERVAL));
+    }
+    drop(app);
+    let live = reloader.live.clone();
+    trigger::serve(live, triggers, header_read_timeout, wait_for_stop(stopped)).await?;
     if let Some(gateway) = gateway {
         gateway.await??;
     }
@@ -272,9 +306,7 @@ async fn report_instances_on_sigusr1(engine: wasmtime::Engine) {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
+async fn shutdown_signal(mut terminate: Signal) {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {},
         _ = terminate.recv() => {},

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod compose;
 pub mod engine;
+pub mod live;
 pub mod manifest;
 pub mod runtime_config;
 
@@ -11,6 +12,7 @@ use crate::app::engine::CompileCache;
 use crate::app::manifest::{DependencySource, Manifest};
 use crate::app::runtime_config::RuntimeConfig;
 use crate::capabilities::instance::{AppStates, ComponentGrants, InstanceState};
+use crate::capabilities::open_files::OpenFiles;
 use crate::capabilities::outbound::http::LocalEndpointSlot;
 use crate::capabilities::refusals::{deny, unavailable};
 use crate::capabilities::{AppContext, sqlite, variables};
@@ -24,7 +26,29 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
+/// What every app one process loads shares, so that a reload keeps it: the engine (its instance
+/// pool and compile settings), the files the stores have open, and the embedded gateway's publish
+/// endpoint.
+#[derive(Clone)]
+pub struct Shared {
+    pub engine: Engine,
+    pub open_files: Arc<OpenFiles>,
+    pub local_endpoint: LocalEndpointSlot,
+}
+
+impl Shared {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            engine: engine::new_engine()?,
+            open_files: Arc::default(),
+            local_endpoint: LocalEndpointSlot::default(),
+        })
+    }
+}
+
+#[derive(Clone)]
 pub struct LoadOptions {
+    pub shared: Shared,
     /// Values for application variables the environment does not set, keyed by the
     /// `SPIN_VARIABLE_<NAME>` name (the host wires its embedded gateway in this way).
     pub variable_defaults: HashMap<String, String>,
@@ -65,7 +89,11 @@ impl App {
             .clone()
             .unwrap_or_else(|| manifest.dir.join(".spin"));
         create_state_directories(&state_dir, &options.runtime_config);
-        let local_endpoint = LocalEndpointSlot::default();
+        let Shared {
+            engine,
+            open_files,
+            local_endpoint,
+        } = options.shared.clone();
         let context = AppContext {
             manifest,
             runtime_config: &options.runtime_config,
@@ -73,15 +101,10 @@ impl App {
             sqlite_mode: options.sqlite_mode,
             variables: &variables,
             local_endpoint: &local_endpoint,
+            open_files: &open_files,
         };
         let capabilities = AppStates::configure(&context)?;
-        let cache = CompileCache::new(
-            options
-                .cache_dir
-                .clone()
-                .unwrap_or_else(|| state_dir.join("compiled")),
-        );
-        let engine = crate::app::engine::new_engine()?;
+        let cache = CompileCache::new(compile_cache_dir(options.cache_dir.as_deref(), &state_dir));
         let linker = AppStates::linker(&engine)?;
         let mut components = HashMap::new();
         let mut routes = Vec::new();
@@ -137,13 +160,28 @@ fn read_wasm(path: &Path) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-fn prepare(
-    manifest: &Manifest,
-    id: &str,
-    engine: &Engine,
-    base_linker: &Linker<InstanceState>,
-    cache: &CompileCache,
-) -> anyhow::Result<ProxyPre<InstanceState>> {
+/// Where precompiled components are kept: `cache_dir`, else `<state dir>/compiled`.
+pub fn compile_cache_dir(cache_dir: Option<&Path>, state_dir: &Path) -> PathBuf {
+    cache_dir.map_or_else(|| state_dir.join("compiled"), Path::to_path_buf)
+}
+
+/// `sync-host compile`: composes and compiles every routed component of `manifest` into the
+/// compile cache, so that a reload or a start after a deploy loads them instead of compiling them
+/// on the cores that serve. The engine is the one `up` makes, so the cache entries match.
+pub fn compile_ahead(manifest: &Manifest, cache_dir: &Path) -> anyhow::Result<()> {
+    let engine = engine::new_engine()?;
+    let cache = CompileCache::new(cache_dir.to_path_buf());
+    for trigger in &manifest.http_triggers {
+        let id = trigger.component_id();
+        let wasm = composed(manifest, id).with_context(|| format!("component `{id}`"))?;
+        cache.load(&engine, &wasm)?;
+        tracing::info!("compiled component `{id}`");
+    }
+    Ok(())
+}
+
+/// Component `id` composed with its dependencies: what is compiled.
+fn composed(manifest: &Manifest, id: &str) -> anyhow::Result<Vec<u8>> {
     let component = &manifest.components[id];
     let main = read_wasm(&manifest.resolve_path(Path::new(component.source_path())))?;
     let mut dependencies = Vec::new();
@@ -162,7 +200,17 @@ fn prepare(
             bytes: read_wasm(&path)?,
         });
     }
-    let wasm = compose::compose(main, dependencies)?;
+    Ok(compose::compose(main, dependencies)?)
+}
+
+fn prepare(
+    manifest: &Manifest,
+    id: &str,
+    engine: &Engine,
+    base_linker: &Linker<InstanceState>,
+    cache: &CompileCache,
+) -> anyhow::Result<ProxyPre<InstanceState>> {
+    let wasm = composed(manifest, id)?;
     let compiled = cache.load(engine, &wasm)?;
     let mut linker = base_linker.clone();
     deny::link_denied_imports(&mut linker, engine, &compiled)?;

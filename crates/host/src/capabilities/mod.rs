@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod blocking;
 pub mod instance;
 pub mod key_value;
+pub mod open_files;
 pub mod outbound;
 pub mod pool;
 pub mod refusals;
@@ -32,6 +33,8 @@ pub struct AppContext<'a> {
     /// outbound hosts) may be templates over them.
     pub variables: &'a Arc<variables::AppState>,
     pub local_endpoint: &'a outbound::http::LocalEndpointSlot,
+    /// The files the process's stores have open, which a reloaded app's stores share.
+    pub open_files: &'a open_files::OpenFiles,
 }
 
 /// What one request's capabilities share.

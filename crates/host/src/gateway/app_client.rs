@@ -3,7 +3,7 @@
 //! `Meta-*`, a fresh `Grip-Sig`, and a body of events.
 
 use super::headers;
-use crate::app::App;
+use crate::app::live::LiveApp;
 use crate::trigger;
 use bytes::Bytes;
 use grip::ws_events::{self, Event};
@@ -107,7 +107,7 @@ impl AppReply {
 }
 
 pub struct AppClient {
-    pub app: Arc<App>,
+    pub app: Arc<LiveApp>,
     pub signer: GripSigner,
     /// The address the client reached (for the app's `Host`-derived headers).
     pub local: SocketAddr,
@@ -180,7 +180,8 @@ impl AppClient {
             let name = HeaderName::from_bytes(format!("meta-{name}").as_bytes())?;
             headers.insert(name, HeaderValue::from_str(value)?);
         }
-        let response = trigger::handle(&self.app, request, self.local, connection.peer).await;
+        let response =
+            trigger::handle(&self.app.current(), request, self.local, connection.peer).await;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()

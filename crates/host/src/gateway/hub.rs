@@ -8,7 +8,7 @@ use grip::{PublishItem, SKIP_SELF};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 /// How long an out-of-order item waits for its predecessor before it is delivered anyway.
 pub const SEQUENCE_WAIT: Duration = Duration::from_secs(5);
@@ -28,11 +28,14 @@ pub const SEQUENCE_LINGER: Duration = Duration::from_secs(60);
 /// Messages queued per connection before the hub starts dropping that connection's deliveries.
 pub const CONNECTION_QUEUE: usize = 256;
 
-/// A close the app asked for (a publish with `"action":"close"`).
+/// A close the app asked for (a publish with `"action":"close"`), or the drain's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseRequest {
     pub code: u16,
     pub reason: String,
+    /// Whether the frames already queued for the client go first (the drain: an ack queued
+    /// before the close still arrives), or the close does (the app's: it must not wait).
+    pub after_queued: bool,
 }
 
 /// Where the hub hands a connection its deliveries.
@@ -94,16 +97,46 @@ struct State {
     channels: HashMap<String, Channel>,
     /// Each connection's `User` meta, compared with an item's `meta.sender` by `skip-self`.
     users: HashMap<String, String>,
+    /// Every open connection's close queue, subscribed or not: what the drain closes.
+    connections: HashMap<String, mpsc::UnboundedSender<CloseRequest>>,
 }
 
 #[derive(Clone, Default)]
 pub struct Hub {
     state: Arc<Mutex<State>>,
+    /// Woken whenever the last connection is removed.
+    emptied: Arc<Notify>,
 }
 
 impl Hub {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         crate::locks::lock(&self.state)
+    }
+
+    /// Records an open connection, so that the drain can close it.
+    pub fn add_connection(&self, connection: &str, closes: mpsc::UnboundedSender<CloseRequest>) {
+        self.lock()
+            .connections
+            .insert(connection.to_string(), closes);
+    }
+
+    /// Every open connection's id and close queue.
+    pub fn connections(&self) -> Vec<(String, mpsc::UnboundedSender<CloseRequest>)> {
+        let state = self.lock();
+        let open = state.connections.iter();
+        open.map(|(id, closes)| (id.clone(), closes.clone()))
+            .collect()
+    }
+
+    /// Resolves once no connection is open.
+    pub async fn all_removed(&self) {
+        loop {
+            let emptied = self.emptied.notified();
+            if self.lock().connections.is_empty() {
+                return;
+            }
+            emptied.await;
+        }
     }
 
     pub fn subscribe(&self, connection: &str, channel: &str, filters: &[String], outbox: Outbox) {
@@ -137,6 +170,9 @@ impl Hub {
     pub fn remove(&self, connection: &str) {
         let mut state = self.lock();
         state.users.remove(connection);
+        if state.connections.remove(connection).is_some() && state.connections.is_empty() {
+            self.emptied.notify_waiters();
+        }
         for channel in state.channels.values_mut() {
             channel.subscribers.remove(connection);
         }
@@ -158,7 +194,9 @@ impl Hub {
     pub fn publish(&self, item: PublishItem) {
         let held = {
             let mut state = self.lock();
-            let State { channels, users } = &mut *state;
+            let State {
+                channels, users, ..
+            } = &mut *state;
             let channel = match channels.get_mut(&item.channel) {
                 Some(channel) => channel,
                 None if item.id.is_some() => channels.entry(item.channel.clone()).or_default(),
@@ -197,7 +235,9 @@ impl Hub {
     /// Delivers a held item whose predecessor never came.
     fn release(&self, channel_name: &str, key: &str) {
         let mut state = self.lock();
-        let State { channels, users } = &mut *state;
+        let State {
+            channels, users, ..
+        } = &mut *state;
         let Some(channel) = channels.get_mut(channel_name) else {
             return;
         };
@@ -268,6 +308,7 @@ fn deliver(channel: &mut Channel, users: &HashMap<String, String>, item: &Publis
         let close = CloseRequest {
             code: message.code.unwrap_or(1000),
             reason: message.reason.clone().unwrap_or_default(),
+            after_queued: false,
         };
         for (_, subscriber) in receivers {
             // Fails only when the session has ended already.

@@ -9,11 +9,13 @@
 //!   the session with.
 //! - `hub`: channel subscriptions, `skip-self`, `id`/`prev-id` ordering.
 //! - `publish`: `POST /publish/`.
+//! - `drain`: closing every client socket with 1012 at shutdown, spread over a window.
 //!
 //! The OPEN request is answered before the client sees the 101, and its subscriptions are in the
 //! hub by then, so — unlike Pushpin — no publish can slip past a new connection.
 
 mod app_client;
+mod drain;
 mod fragments;
 mod headers;
 mod hub;
@@ -23,7 +25,7 @@ mod publish;
 mod session;
 mod writer;
 
-use crate::app::App;
+use crate::app::live::LiveApp;
 use app_client::{AppClient, AppReply, ConnectionContext, GripSigner};
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -57,6 +59,8 @@ pub struct GatewayConfig {
     pub header_read_timeout: Duration,
     /// When set, every publish must carry `Authorization: Bearer <token>`.
     pub publish_token: Option<String>,
+    /// How long the drain at shutdown spreads its closes over.
+    pub drain_window: Duration,
 }
 
 /// Largest client message accepted by the socket layer; the app applies its own, smaller limit
@@ -92,7 +96,7 @@ struct Gateway {
 
 /// Serves client connections on `listener` and publishes on `publish_listener` until `shutdown`.
 pub async fn serve(
-    app: Arc<App>,
+    app: Arc<LiveApp>,
     config: GatewayConfig,
     listener: TcpListener,
     publish_listener: TcpListener,
@@ -117,7 +121,12 @@ pub async fn serve(
         token: publish_token.clone(),
         address: publish_listener.local_addr()?,
     };
-    let _ = gateway.client.app.local_endpoint.set(Arc::new(in_process));
+    let _ = gateway
+        .client
+        .app
+        .current()
+        .local_endpoint
+        .set(Arc::new(in_process));
     // Both ports stop accepting at the same shutdown.
     let shutdown = shutdown.shared();
     let publisher = publish::serve(
@@ -138,6 +147,7 @@ pub async fn serve(
             .with_upgrades()
     });
     tokio::join!(publisher, clients);
+    drain::drain(&gateway.hub, config.drain_window).await;
     Ok(())
 }
 
@@ -185,8 +195,13 @@ impl Gateway {
             // Plain HTTP goes to the app as through Pushpin's proxy, without the headers only the
             // gateway may send.
             headers::strip_gateway_only(request.headers_mut());
-            let response =
-                crate::trigger::handle(&self.client.app, request, self.client.local, peer).await;
+            let response = crate::trigger::handle(
+                &self.client.app.current(),
+                request,
+                self.client.local,
+                peer,
+            )
+            .await;
             let (parts, body) = response.into_parts();
             return match body.collect().await {
                 Ok(body) => Response::from_parts(parts, Full::new(body.to_bytes()).boxed_unsync()),
@@ -252,6 +267,8 @@ impl Gateway {
                 "the app answered OPEN without Sec-WebSocket-Extensions: grip; treating it as GRIP anyway"
             );
         }
+        self.hub
+            .add_connection(&state.context.id, state.outbox.closes.clone());
         let mut pending = Vec::new();
         let next = state.apply(&self.hub, &reply, events, &mut pending);
         let response = switching_protocols(&reply, &key)?;

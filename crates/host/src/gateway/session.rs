@@ -347,10 +347,10 @@ where
                 biased;
                 close = self.inbox.closes.recv() => {
                     return match close {
-                        Some(CloseRequest { code, reason }) => End::telling_the_app(Ending::CloseNow(CloseFrame {
-                            code: CloseCode::from(code),
-                            reason: reason.into(),
-                        })),
+                        Some(CloseRequest { code, reason, after_queued }) => {
+                            let frame = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+                            End::telling_the_app(if after_queued { Ending::Close(Some(frame)) } else { Ending::CloseNow(frame) })
+                        }
                         None => End::quietly(Ending::Drop),
                     };
                 }

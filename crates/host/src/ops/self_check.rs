@@ -32,6 +32,24 @@ pub async fn report_health(address: SocketAddr) -> Result<(), ConfigurationError
     Ok(())
 }
 
+/// Asks `app` for `GET /health` in process, before it serves anything (a reload's check), as a
+/// request to `address` would; its status and body.
+pub async fn ask_in_process(app: &crate::app::App, address: SocketAddr) -> (u16, String) {
+    let request = Request::get(HEALTH_PATH)
+        .header(hyper::header::HOST, address.to_string())
+        .body(Empty::<Bytes>::new().map_err(
+            |never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} },
+        ))
+        .expect("a valid request");
+    let response = crate::trigger::handle(app, request, address, address).await;
+    let status = response.status().as_u16();
+    let body = match response.into_body().collect().await {
+        Ok(body) => String::from_utf8_lossy(&body.to_bytes()).into_owned(),
+        Err(error) => format!("(the body failed: {error:?})"),
+    };
+    (status, body)
+}
+
 /// `checks.config` of a health body, when it is not `ok`.
 fn configuration_error(body: &str) -> Option<String> {
     let body: serde_json::Value = serde_json::from_str(body).ok()?;

@@ -4,6 +4,7 @@
 pub mod router;
 
 use crate::app::App;
+use crate::app::live::LiveApp;
 use crate::capabilities::instance::InstanceState;
 use crate::durability::held_response::DurableBody;
 use crate::trigger::router::RouteMatch;
@@ -28,9 +29,10 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 /// How long shutdown waits for in-flight requests before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Serves the live app on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish.
 pub async fn serve(
-    app: Arc<App>,
+    live: Arc<LiveApp>,
     listener: TcpListener,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
@@ -39,9 +41,9 @@ pub async fn serve(
     let http1 = crate::server::http1::builder(header_read_timeout);
     let graceful = GracefulShutdown::new();
     crate::server::accept_until("HTTP triggers", listener, shutdown, |stream, peer| {
-        let app = app.clone();
+        let live = live.clone();
         let service = service_fn(move |request| {
-            let app = app.clone();
+            let app = live.current();
             async move { Ok::<_, Infallible>(handle(&app, request, local, peer).await) }
         });
         graceful.watch(http1.serve_connection(TokioIo::new(stream), service))

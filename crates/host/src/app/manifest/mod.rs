@@ -272,6 +272,21 @@ impl Manifest {
     pub fn resolve_path(&self, relative: &Path) -> PathBuf {
         self.dir.join(relative)
     }
+
+    /// Every wasm file the app is loaded from: each component's, and its dependencies' (a
+    /// dependency on another component is that component's file).
+    pub fn component_files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for component in self.components.values() {
+            files.push(self.resolve_path(Path::new(component.source_path())));
+            for dependency in &component.resolved_dependencies {
+                if let DependencySource::Path(path) = &dependency.source {
+                    files.push(self.resolve_path(path));
+                }
+            }
+        }
+        files
+    }
 }
 
 impl HttpTrigger {

@@ -13,11 +13,12 @@ pub use store::Store;
 
 use crate::app::manifest::Component;
 use crate::capabilities::bindings::fermyon::spin::key_value::{Error, Host, HostStore};
+use crate::capabilities::open_files::OpenFiles;
 use crate::capabilities::{AppContext, Capability, RequestScope, instance, unconfigured_label};
 use anyhow::bail;
 use config::KeyValueBackend;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
@@ -38,23 +39,21 @@ pub struct AppState {
 impl AppState {
     /// The `default` label on a SQLite file, as Spin configures it without a runtime config.
     #[cfg(test)]
-    pub fn with_default_file(path: PathBuf) -> Self {
-        Self::configure(&BTreeMap::new(), &path).expect("the default store needs no configuration")
+    pub fn with_default_file(path: std::path::PathBuf) -> Self {
+        Self::configure(&BTreeMap::new(), &path, &OpenFiles::default())
+            .expect("the default store needs no configuration")
     }
 
     /// The runtime config's labels, and `default` on `default_file` unless the config defines it.
-    /// Labels on the same file share its connection.
+    /// Labels on the same file share its connection, with every other app of the process that has
+    /// it open (`open_files`).
     pub fn configure(
         labels: &BTreeMap<String, KeyValueBackend>,
         default_file: &Path,
+        open_files: &OpenFiles,
     ) -> Result<Self, BackendError> {
-        let mut files: HashMap<PathBuf, Arc<SqliteFile>> = HashMap::new();
-        let mut file = |path: &Path| {
-            files
-                .entry(path.to_path_buf())
-                .or_insert_with(|| SqliteFile::new(path.to_path_buf()))
-                .clone()
-        };
+        let file =
+            |path: &Path| open_files.get_or_open(path, || SqliteFile::new(path.to_path_buf()));
         let mut stores: HashMap<String, Arc<dyn Store>> = HashMap::new();
         let default = KeyValueBackend::Spin {
             path: Some(default_file.to_path_buf()),
@@ -116,6 +115,7 @@ impl Capability for KeyValue {
         let app = AppState::configure(
             &context.runtime_config.key_value,
             &context.state_dir.join("sqlite_key_value.db"),
+            context.open_files,
         )
         .map_err(|e| anyhow::anyhow!("runtime config: {e}"))?;
         if let Some((id, label)) =

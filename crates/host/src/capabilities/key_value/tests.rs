@@ -76,7 +76,8 @@ fn a_runtime_config_adds_labels_and_moves_default() {
         ),
         ("memory".to_string(), KeyValueBackend::Spin { path: None }),
     ]);
-    let app = AppState::configure(&labels, &dir.path().join("unused.db")).unwrap();
+    let app =
+        AppState::configure(&labels, &dir.path().join("unused.db"), &Default::default()).unwrap();
     app.stores["default"].set("k", b"default").unwrap();
     app.stores["other"].set("k", b"other").unwrap();
     app.stores["memory"].set("k", b"memory").unwrap();
@@ -106,7 +107,7 @@ fn a_malformed_redis_url_is_refused_without_repeating_it() {
             url: "rediss//:hunter2@cache".into(),
         },
     )]);
-    let error = AppState::configure(&labels, Path::new("unused.db"))
+    let error = AppState::configure(&labels, Path::new("unused.db"), &Default::default())
         .err()
         .unwrap()
         .to_string();

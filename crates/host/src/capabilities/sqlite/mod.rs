@@ -18,6 +18,7 @@ use crate::app::manifest::Component;
 use crate::capabilities::bindings::fermyon::spin::sqlite::{
     Error, Host, HostConnection, QueryResult, RowResult, Value,
 };
+use crate::capabilities::open_files::OpenFiles;
 use crate::capabilities::pool::Pool;
 use crate::capabilities::sqlite::write_gate::WriteGate;
 use crate::capabilities::{AppContext, Capability, RequestScope, instance, unconfigured_label};
@@ -128,26 +129,25 @@ pub struct AppState {
 impl AppState {
     #[cfg(test)]
     pub fn with_default_file(path: PathBuf, mode: SqliteMode) -> Self {
-        Self::configure(&BTreeMap::new(), &path, mode)
+        Self::configure(&BTreeMap::new(), &path, mode, &OpenFiles::default())
     }
 
     /// The runtime config's labels, and `default` on `default_file` unless the config defines it.
-    /// Labels on the same file share one pool, write gate and flush group.
+    /// Labels on the same file share one pool, write gate and flush group, with every other app of
+    /// the process that has it open (`open_files`).
     pub fn configure(
         labels: &BTreeMap<String, SqliteBackend>,
         default_file: &Path,
         mode: SqliteMode,
+        open_files: &OpenFiles,
     ) -> Self {
-        let mut files: HashMap<PathBuf, Arc<Database>> = HashMap::new();
         let default = SqliteBackend::file(default_file.to_path_buf());
         let configured = crate::app::runtime_config::with_default(labels, &default);
         let databases = configured
             .map(|(label, backend)| {
-                let path = backend.path().to_path_buf();
-                let database = files
-                    .entry(path.clone())
-                    .or_insert_with(|| Database::new(path, mode))
-                    .clone();
+                let path = backend.path();
+                let database =
+                    open_files.get_or_open(path, || Database::new(path.to_path_buf(), mode));
                 (label.to_string(), database)
             })
             .collect();
@@ -216,6 +216,7 @@ impl Capability for Sqlite {
             &context.runtime_config.sqlite,
             &context.state_dir.join("sqlite_db.db"),
             context.sqlite_mode,
+            context.open_files,
         );
         if let Some((id, label)) =
             unconfigured_label(context.manifest, |c| &c.sqlite_databases, |l| app.has(l))

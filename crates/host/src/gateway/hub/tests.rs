@@ -70,7 +70,8 @@ async fn close_items_and_removal() {
         a.closes.try_recv().unwrap(),
         CloseRequest {
             code: 4002,
-            reason: "replaced".into()
+            reason: "replaced".into(),
+            after_queued: false,
         }
     );
     hub.remove("a");

@@ -176,6 +176,7 @@ async fn a_close_request_ends_the_session_at_once_while_a_write_is_blocked() {
             // An application's own code, as an app's close control message carries.
             code: 4002,
             reason: "closed by the app".into(),
+            after_queued: false,
         })
         .unwrap();
     // Far below SEND_TIMEOUT: the close must not wait for the blocked write.

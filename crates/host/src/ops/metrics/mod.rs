@@ -76,6 +76,7 @@ pub struct Metrics {
     pub app_counters: Family<AppMetricLabels, Counter>,
     pub app_histograms: HistogramFamily<AppMetricLabels>,
     pub app_metrics_dropped: Counter,
+    pub reloads: Family<Outcome, Counter>,
     app_admitted: app_metrics::Admitted,
 }
 
@@ -195,6 +196,12 @@ impl Metrics {
                 "app_metrics_dropped",
                 "App-reported entries dropped: malformed, or past the bound on names",
                 Counter::default(),
+            ),
+            reloads: registered(
+                r,
+                "reloads",
+                "App reloads (SIGHUP, --watch), by outcome: applied or refused",
+                Family::default(),
             ),
             app_admitted: app_metrics::Admitted::default(),
             registry: std::mem::take(r),
