@@ -20,6 +20,14 @@ pub struct ReloadOptions {
 }
 
 pub async fn compare(host: &Host, options: ReloadOptions) -> anyhow::Result<()> {
+    // Not counted: the first seconds of a new host (its database growing, its caches filling)
+    // would weigh on whichever run came first.
+    let warm_up = ReloadOptions {
+        reloads: 0,
+        seconds: options.seconds.min(3.0),
+        ..options
+    };
+    run(host, warm_up, "warm-up").await?;
     let base = run(
         host,
         ReloadOptions {
