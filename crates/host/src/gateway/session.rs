@@ -272,13 +272,14 @@ fn count_close(ending: &Ending) {
         Ending::Drop => 1006,
     };
     let metrics = crate::ops::metrics::get();
+    // Open first: a scrape that sees the close counted sees the socket gone too.
+    metrics.gateway_sockets_open.dec();
     metrics
         .gateway_closes
         .get_or_create(&crate::ops::metrics::CloseCode {
             code: crate::ops::metrics::close_code(code),
         })
         .inc();
-    metrics.gateway_sockets_open.dec();
 }
 
 /// When the next keep-alive request is due: `interval` after `idle_since`; never without one, or
