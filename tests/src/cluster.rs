@@ -28,7 +28,12 @@ pub struct Cluster {
     /// How each instance was started, to start it again.
     configs: Vec<(HostConfig, Vec<String>)>,
     _dir: tempfile::TempDir,
+    _alone: std::sync::MutexGuard<'static, ()>,
 }
+
+/// One cluster at a time in a test process: several instances, Pushpins and 200 writing devices
+/// each already keep a 2-core machine busy, and a rolling restart's timing is what is measured.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn start(config: HostConfig, args: &[String]) -> Host {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -44,6 +49,9 @@ impl Cluster {
             target_orders.len() <= 3,
             "the app publishes to at most three gateways"
         );
+        let alone = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = tempfile::tempdir().unwrap();
         let redis = Redis::start().unwrap();
         let database = dir.path().join("sqlite_db.db");
@@ -107,6 +115,7 @@ impl Cluster {
             database,
             configs,
             _dir: dir,
+            _alone: alone,
         }
     }
 

@@ -3,13 +3,16 @@
 
 pub mod http1;
 
+use futures_util::FutureExt;
 use std::net::SocketAddr;
 use tokio::net::{TcpListener, TcpStream};
 
 /// Accepts connections on `listener` until `shutdown` resolves, handing each to `serve`, which
 /// returns the future that serves it; that runs in a task of its own, and its error (a client
 /// that went away mid-request, a malformed request) is logged at debug level. `what` names the
-/// port in the log.
+/// port in the log. At shutdown the connections the kernel has already completed are accepted
+/// and served too: closing the listener would reset them, and a client that has sent its request
+/// on one (Pushpin's zurl) cannot tell whether it was processed, so does not send it again.
 pub async fn accept_until<S, F, E>(
     what: &'static str,
     listener: TcpListener,
@@ -33,15 +36,28 @@ pub async fn accept_until<S, F, E>(
             },
             () = &mut shutdown => break,
         };
-        // A response leaves in more than one write (head, then body frames); with Nagle's
-        // algorithm the second waits for the peer's delayed ACK, 40 ms.
-        let _ = stream.set_nodelay(true);
-        let connection = serve(stream, peer);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!("{what}: connection from {peer} ended: {error}");
-            }
-        });
+        accepted(&mut serve, what, stream, peer);
+    }
+    while let Some(Ok((stream, peer))) = listener.accept().now_or_never() {
+        accepted(&mut serve, what, stream, peer);
     }
     tracing::debug!("{what}: no longer accepting");
+}
+
+/// Serves one accepted connection in a task of its own.
+fn accepted<S, F, E>(serve: &mut S, what: &'static str, stream: TcpStream, peer: SocketAddr)
+where
+    S: FnMut(TcpStream, SocketAddr) -> F,
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display,
+{
+    // A response leaves in more than one write (head, then body frames); with Nagle's algorithm
+    // the second waits for the peer's delayed ACK, 40 ms.
+    let _ = stream.set_nodelay(true);
+    let connection = serve(stream, peer);
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!("{what}: connection from {peer} ended: {error}");
+        }
+    });
 }
