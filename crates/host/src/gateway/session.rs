@@ -244,6 +244,7 @@ where
             state,
             client,
             hub,
+            stream,
             ..
         } = reader;
         let id = state.context.id.as_str();
@@ -259,7 +260,31 @@ where
                 }
             }
         };
-        tokio::join!(out.finish(end.ending), tell_app);
+        // After an orderly close frame, the client's frames are read until its close comes back:
+        // a socket closed with frames unread is reset, and a reset can destroy the close frame on
+        // its way. An urgent close (`CloseNow`) is for a client that may not be reading at all.
+        let closing = matches!(end.ending, Ending::Close(_));
+        let hear_the_close = async move {
+            if closing {
+                let _ = tokio::time::timeout(CLOSE_ECHO_WAIT, until_close(stream)).await;
+            }
+        };
+        tokio::join!(out.finish(end.ending), tell_app, hear_the_close);
+    }
+}
+
+/// How long a session waits for the client to answer its close frame.
+const CLOSE_ECHO_WAIT: Duration = Duration::from_secs(2);
+
+/// Reads and drops the client's frames up to its close frame or the end of the stream.
+async fn until_close<S>(mut stream: SplitStream<WebSocketStream<S>>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    while let Some(Ok(message)) = stream.next().await {
+        if matches!(message, Message::Close(_)) {
+            return;
+        }
     }
 }
 
