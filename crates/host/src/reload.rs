@@ -11,6 +11,7 @@ use crate::app::manifest::Manifest;
 use crate::app::runtime_config::RuntimeConfig;
 use crate::app::{App, LoadOptions};
 use crate::ops::self_check;
+use crate::up::{GRIP_ISS_VARIABLE, GRIP_KEY_VARIABLE, PUBLISH_TOKEN_VARIABLE};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ pub struct Reloader {
 pub struct GatewayVariables(Vec<Option<String>>);
 
 impl GatewayVariables {
-    pub const NAMES: [&str; 3] = ["grip_key", "grip_iss", "grip_publish_token"];
+    const NAMES: [&str; 3] = [GRIP_KEY_VARIABLE, GRIP_ISS_VARIABLE, PUBLISH_TOKEN_VARIABLE];
 
     pub fn of(app: &App) -> Self {
         Self(

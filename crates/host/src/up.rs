@@ -22,10 +22,10 @@ use tokio::sync::watch;
 
 /// Application variables through which the embedded gateway and the app find each other.
 const PUBLISH_URL_VARIABLE: &str = "grip_publish_url";
-const GRIP_KEY_VARIABLE: &str = "grip_key";
-const GRIP_ISS_VARIABLE: &str = "grip_iss";
+pub(crate) const GRIP_KEY_VARIABLE: &str = "grip_key";
+pub(crate) const GRIP_ISS_VARIABLE: &str = "grip_iss";
 /// The bearer token the app publishes with; the publish endpoint then requires it.
-const PUBLISH_TOKEN_VARIABLE: &str = "grip_publish_token";
+pub(crate) const PUBLISH_TOKEN_VARIABLE: &str = "grip_publish_token";
 
 /// How often `--watch` looks at the app's files.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
