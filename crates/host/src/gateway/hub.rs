@@ -101,6 +101,21 @@ struct State {
     connections: HashMap<String, mpsc::UnboundedSender<CloseRequest>>,
 }
 
+/// A connection in the hub's registry of open ones; see `Hub::add_connection`.
+pub struct OpenConnection {
+    hub: Hub,
+    id: String,
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        let mut state = self.hub.lock();
+        if state.connections.remove(&self.id).is_some() && state.connections.is_empty() {
+            self.hub.emptied.notify_waiters();
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Hub {
     state: Arc<Mutex<State>>,
@@ -113,11 +128,22 @@ impl Hub {
         crate::locks::lock(&self.state)
     }
 
-    /// Records an open connection, so that the drain can close it.
-    pub fn add_connection(&self, connection: &str, closes: mpsc::UnboundedSender<CloseRequest>) {
+    /// Records an open connection, so that the drain can close it, until the returned guard is
+    /// dropped: its session holds it to the very end (close sent, DISCONNECT told), so that the
+    /// drain, and with it the process, does not end before that.
+    #[must_use]
+    pub fn add_connection(
+        &self,
+        connection: &str,
+        closes: mpsc::UnboundedSender<CloseRequest>,
+    ) -> OpenConnection {
         self.lock()
             .connections
             .insert(connection.to_string(), closes);
+        OpenConnection {
+            hub: self.clone(),
+            id: connection.to_string(),
+        }
     }
 
     /// Every open connection's id and close queue.
@@ -166,13 +192,11 @@ impl Hub {
         };
     }
 
-    /// Forgets a connection everywhere.
+    /// Takes a connection off every channel: nothing more is relayed to it. It stays open (for
+    /// the drain) until its `OpenConnection` is dropped.
     pub fn remove(&self, connection: &str) {
         let mut state = self.lock();
         state.users.remove(connection);
-        if state.connections.remove(connection).is_some() && state.connections.is_empty() {
-            self.emptied.notify_waiters();
-        }
         for channel in state.channels.values_mut() {
             channel.subscribers.remove(connection);
         }

@@ -267,7 +267,8 @@ impl Gateway {
                 "the app answered OPEN without Sec-WebSocket-Extensions: grip; treating it as GRIP anyway"
             );
         }
-        self.hub
+        let open = self
+            .hub
             .add_connection(&state.context.id, state.outbox.closes.clone());
         let mut pending = Vec::new();
         let next = state.apply(&self.hub, &reply, events, &mut pending);
@@ -297,6 +298,7 @@ impl Gateway {
                 client,
                 hub,
                 ping_interval,
+                open,
             };
             session.run(pending, next).await;
         });

@@ -4,7 +4,7 @@
 //! Writes go through `writer`, so nothing here ever waits for the client to read.
 
 use super::app_client::{AppCall, AppReply, ConnectionContext};
-use super::hub::{CloseRequest, Hub, Inbox, Outbox};
+use super::hub::{CloseRequest, Hub, Inbox, OpenConnection, Outbox};
 use super::writer::{Ending, Outgoing};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
@@ -139,6 +139,8 @@ pub struct Session<S, C> {
     pub client: Arc<C>,
     pub hub: Hub,
     pub ping_interval: Duration,
+    /// Held until the session has ended, so that the drain waits for it.
+    pub open: OpenConnection,
 }
 
 /// How the loop ended: how the socket ends, and whether the app still has to hear of it (it
@@ -219,6 +221,7 @@ where
         let metrics = crate::ops::metrics::get();
         metrics.gateway_sockets_accepted.inc();
         metrics.gateway_sockets_open.inc();
+        let open = self.open;
         let (sink, stream) = self.socket.split();
         let (out, writer_ended) = Outgoing::spawn(sink);
         let mut reader = Reader {
@@ -270,6 +273,7 @@ where
             }
         };
         tokio::join!(out.finish(end.ending), tell_app, hear_the_close);
+        drop(open);
     }
 }
 

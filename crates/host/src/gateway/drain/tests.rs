@@ -27,8 +27,8 @@ async fn every_connection_gets_1012_in_turn_and_the_drain_ends_when_they_are_gon
     let mut inboxes = Vec::new();
     for id in ["a", "b"] {
         let (outbox, inbox) = connection_queues();
-        hub.add_connection(id, outbox.closes);
-        inboxes.push((id, inbox));
+        let open = hub.add_connection(id, outbox.closes);
+        inboxes.push((open, inbox));
     }
     let started = Instant::now();
     let draining = tokio::spawn({
@@ -38,12 +38,11 @@ async fn every_connection_gets_1012_in_turn_and_the_drain_ends_when_they_are_gon
     // Each connection's close is awaited on its own: the drain's order is the registry's.
     let waiting: Vec<_> = inboxes
         .into_iter()
-        .map(|(id, mut inbox)| {
-            let hub = hub.clone();
+        .map(|(open, mut inbox)| {
             tokio::spawn(async move {
                 let close = inbox.closes.recv().await.expect("a close");
                 assert_eq!((close.code, close.after_queued), (1012, true));
-                hub.remove(id);
+                drop(open);
                 started.elapsed()
             })
         })
@@ -59,4 +58,28 @@ async fn every_connection_gets_1012_in_turn_and_the_drain_ends_when_they_are_gon
         started.elapsed() < Duration::from_secs(4),
         "the drain ended when the last session did, not at a timeout"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_drain_waits_for_a_session_to_end_not_for_it_to_leave_its_channels() {
+    let hub = Hub::default();
+    let (outbox, mut inbox) = connection_queues();
+    hub.subscribe("a", "user:u", &[], outbox.clone());
+    let open = hub.add_connection("a", outbox.closes);
+    let mut draining = tokio::spawn({
+        let hub = hub.clone();
+        async move { drain(&hub, Duration::from_secs(1)).await }
+    });
+    inbox.closes.recv().await.expect("a close");
+    // The session stops taking relays at once, but its close frame and the app's DISCONNECT
+    // are still on their way: the process must not end yet.
+    hub.remove("a");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), &mut draining)
+            .await
+            .is_err(),
+        "the drain ended while the session was still closing"
+    );
+    drop(open);
+    draining.await.unwrap();
 }

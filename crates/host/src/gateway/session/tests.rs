@@ -121,6 +121,7 @@ async fn start_after(buffer: usize, open: Option<AppReply>) -> Harness {
         let events = open.events().unwrap().unwrap();
         next = state.apply(&hub, &open, events, &mut pending);
     }
+    let open_connection = hub.add_connection(CONNECTION, closes.clone());
     let session = Session {
         socket,
         state,
@@ -128,6 +129,7 @@ async fn start_after(buffer: usize, open: Option<AppReply>) -> Harness {
         client: app.clone(),
         hub: hub.clone(),
         ping_interval: Duration::from_secs(30),
+        open: open_connection,
     };
     let session = tokio::spawn(session.run(pending, next));
     Harness {
