@@ -392,4 +392,5 @@ async fn a_rolling_restart_behind_pushpin_loses_no_acked_mutation() {
         longest_gap_since(&reports, rolling)
     );
     assert_eq!(lost_acks(&cluster.database, &reports), Vec::<String>::new());
+    assert_eq!(closed, Vec::<String>::new(), "no client socket closed");
 }

@@ -168,6 +168,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
+    let drain_window = gateway_config.drain_window;
     let wait_for_stop = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -231,7 +232,14 @@ async fn serve(
     }
     drop(app);
     let live = reloader.live.clone();
-    trigger::serve(live, triggers, header_read_timeout, wait_for_stop(stopped)).await?;
+    trigger::serve(
+        live,
+        triggers,
+        header_read_timeout,
+        drain_window,
+        wait_for_stop(stopped),
+    )
+    .await?;
     if let Some(gateway) = gateway {
         gateway.await??;
     }
