@@ -2,6 +2,7 @@
 //! Redis key-value store and one SQLite file through a runtime config, behind one or more real
 //! Pushpins (`docs/operations.md`).
 
+use crate::front::Front;
 use crate::pushpin::{Pushpin, PushpinPorts};
 use crate::redis::Redis;
 use crate::{Host, HostConfig, app_manifest};
@@ -16,6 +17,15 @@ pub fn runtime_config(redis_url: &str, sqlite_path: &std::path::Path) -> String 
     )
 }
 
+/// How `Cluster::restart` stops an instance.
+#[derive(Clone, Copy, Debug)]
+pub enum Stop {
+    /// SIGTERM, as a deploy stops a process.
+    Term,
+    /// SIGKILL: nothing of the instance's own shutdown runs.
+    Kill,
+}
+
 pub struct Cluster {
     /// The instances; a killed one is `None`.
     pub hosts: Vec<Option<Host>>,
@@ -27,6 +37,8 @@ pub struct Cluster {
     pub database: PathBuf,
     /// How each instance was started, to start it again.
     configs: Vec<(HostConfig, Vec<String>)>,
+    /// With `Cluster::start_fronted`, each instance's front, which the Pushpins target instead.
+    fronts: Vec<Front>,
     _dir: tempfile::TempDir,
     _alone: std::sync::MutexGuard<'static, ()>,
 }
@@ -45,6 +57,25 @@ impl Cluster {
     /// instances in that order (indexes into the instances). Every instance publishes to every
     /// Pushpin. `env` goes to every host.
     pub fn start(instances: usize, target_orders: &[&[usize]], env: &[(&str, &str)]) -> Self {
+        Self::start_with(instances, target_orders, env, false)
+    }
+
+    /// [`Cluster::start`] with a `sync-host front` before each instance (what a host that cannot
+    /// drain is restarted behind): the Pushpins target the fronts.
+    pub fn start_fronted(
+        instances: usize,
+        target_orders: &[&[usize]],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with(instances, target_orders, env, true)
+    }
+
+    fn start_with(
+        instances: usize,
+        target_orders: &[&[usize]],
+        env: &[(&str, &str)],
+        fronted: bool,
+    ) -> Self {
         assert!(
             target_orders.len() <= 3,
             "the app publishes to at most three gateways"
@@ -97,10 +128,18 @@ impl Cluster {
                 url.rsplit(':').next().unwrap().parse().unwrap()
             })
             .collect();
+        let fronts: Vec<Front> = (app_ports.iter())
+            .filter(|_| fronted)
+            .map(|&port| Front::start(port))
+            .collect();
+        let target_ports: Vec<u16> = match fronted {
+            true => fronts.iter().map(|front| front.port).collect(),
+            false => app_ports,
+        };
         let mut pushpins = Vec::new();
         let mut gateways = Vec::new();
         for (order, ports) in target_orders.iter().zip(&ports) {
-            let targets: Vec<u16> = order.iter().map(|&n| app_ports[n]).collect();
+            let targets: Vec<u16> = order.iter().map(|&n| target_ports[n]).collect();
             pushpins.push(Pushpin::start_with_targets(&targets, ports).unwrap());
             let gateway = format!("ws://127.0.0.1:{}", ports.client);
             let publish = format!("http://127.0.0.1:{}/publish/", ports.publish);
@@ -114,19 +153,32 @@ impl Cluster {
             redis,
             database,
             configs,
+            fronts,
             _dir: dir,
             _alone: alone,
         }
     }
 
-    /// Stops instance `n` as a deploy does (SIGTERM: it finishes what is in flight) and starts it
-    /// again on the same port, where the gateways expect it; returns once it serves.
-    pub fn restart(&mut self, n: usize) {
+    /// Stops instance `n` as a deploy does and starts it again on the same port, where the
+    /// gateways expect it; returns once it serves. Without fronts: SIGTERM, and the instance
+    /// finishes what is in flight. With fronts: the front holds, the instance is stopped as `stop`
+    /// says (it may abort nothing: nothing is in flight), and the front releases once it serves.
+    pub fn restart(&mut self, n: usize, stop: Stop) {
         let host = self.hosts[n].take().expect("running");
         let port: u16 = host.url.rsplit(':').next().unwrap().parse().unwrap();
-        host.stop();
+        let front = self.fronts.get(n);
+        if let Some(front) = front {
+            front.hold();
+        }
+        match stop {
+            Stop::Term => host.stop(),
+            Stop::Kill => host.kill(),
+        }
         let (config, args) = &self.configs[n];
         self.hosts[n] = Some(start(config.clone().port(port), args));
+        if let Some(front) = front {
+            front.release();
+        }
     }
 
     pub fn host(&self, n: usize) -> &Host {

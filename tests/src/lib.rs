@@ -745,6 +745,7 @@ fn post_events_to(
 pub mod client_model;
 pub mod cluster;
 pub mod device;
+pub mod front;
 pub mod metrics;
 pub mod pushpin;
 pub mod redis;

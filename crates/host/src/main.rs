@@ -8,6 +8,7 @@
 mod app;
 mod capabilities;
 mod durability;
+mod front;
 mod gateway;
 mod locks;
 mod ops;
@@ -40,6 +41,10 @@ enum Command {
     /// run it after a deploy's build and before the SIGHUP, so the reload loads the new
     /// components instead of compiling them on the cores that serve.
     Compile(CompileArgs),
+    /// Serve as a reverse proxy in front of one host that aborts its requests when stopped
+    /// (Spin): SIGUSR1 holds new requests and says when none is in flight, SIGUSR2 lets them go
+    /// on, so the host behind it can be restarted without losing a request.
+    Front(front::FrontArgs),
 }
 
 #[derive(clap::Args)]
@@ -91,8 +96,9 @@ pub struct UpArgs {
     pub header_read_timeout_seconds: u64,
     /// At shutdown (SIGTERM, SIGINT), seconds over which the embedded gateway's client sockets are
     /// closed with 1012 (service restart), evenly spread, so their reconnects do not arrive at
-    /// once. Keep it well under 30 s: the Mirubato client gives up after five reconnects 1, 2, 4,
-    /// 8 and 16 s apart.
+    /// once; also how long the HTTP trigger port's keep-alive connections have to take their
+    /// `Connection: close` before idle ones are closed. Keep it well under 30 s: the Mirubato
+    /// client gives up after five reconnects 1, 2, 4, 8 and 16 s apart.
     #[arg(long, default_value_t = 5)]
     pub drain_seconds: u64,
     /// Reload the app whenever the manifest, the runtime config or a component's wasm file
@@ -141,6 +147,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => up::up(args),
         Command::Compile(args) => compile(args),
+        Command::Front(args) => front::front(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -116,10 +116,10 @@ impl Reloader {
         .context("the reload task failed")
         .and_then(|loaded| loaded)
         .map_err(Refused::Load)?;
-        if let Some(started_with) = &self.gateway_variables {
-            if GatewayVariables::of(&app) != *started_with {
-                return Err(Refused::GatewayVariablesChanged);
-            }
+        if let Some(started_with) = &self.gateway_variables
+            && GatewayVariables::of(&app) != *started_with
+        {
+            return Err(Refused::GatewayVariablesChanged);
         }
         if app.router.route(self_check::HEALTH_PATH).is_some() {
             let (status, body) = self_check::ask_in_process(&app, self.address).await;

@@ -9,6 +9,7 @@ use crate::app::{App, LoadOptions, Shared};
 use crate::capabilities::variables;
 use crate::ops::self_check;
 use crate::reload::{GatewayVariables, Reloader};
+use crate::server::handover::Shutdown;
 use crate::{gateway, ops, trigger};
 use anyhow::Context;
 use std::collections::HashMap;
@@ -232,14 +233,11 @@ async fn serve(
     }
     drop(app);
     let live = reloader.live.clone();
-    trigger::serve(
-        live,
-        triggers,
-        header_read_timeout,
-        drain_window,
-        wait_for_stop(stopped),
-    )
-    .await?;
+    let shutdown = Shutdown {
+        signal: wait_for_stop(stopped),
+        handover: drain_window,
+    };
+    trigger::serve(live, triggers, header_read_timeout, shutdown).await?;
     if let Some(gateway) = gateway {
         gateway.await??;
     }

@@ -25,10 +25,10 @@ impl OpenFiles {
     ) -> Arc<T> {
         let mut files = crate::locks::lock(&self.open);
         let key = (TypeId::of::<T>(), path.to_path_buf());
-        if let Some(file) = files.get(&key).and_then(Weak::upgrade) {
-            if let Ok(file) = file.downcast::<T>() {
-                return file;
-            }
+        if let Some(file) = files.get(&key).and_then(Weak::upgrade)
+            && let Ok(file) = file.downcast::<T>()
+        {
+            return file;
         }
         files.retain(|_, file| file.strong_count() > 0);
         let file = open();

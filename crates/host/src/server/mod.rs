@@ -1,6 +1,8 @@
 //! Serving a port: the one accept loop every listener of the host uses (HTTP triggers, the
-//! gateway's client and publish ports, metrics), and how each speaks HTTP/1 (`http1`).
+//! gateway's client and publish ports, metrics), how each speaks HTTP/1 (`http1`), and how the
+//! ports a gateway sends requests to let go of their connections at shutdown (`handover`).
 
+pub mod handover;
 pub mod http1;
 
 use futures_util::FutureExt;

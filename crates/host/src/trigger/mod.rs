@@ -7,85 +7,43 @@ use crate::app::App;
 use crate::app::live::LiveApp;
 use crate::capabilities::instance::InstanceState;
 use crate::durability::held_response::DurableBody;
+use crate::server::handover::Shutdown;
 use crate::trigger::router::RouteMatch;
 use anyhow::{Context, anyhow};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderValue};
-use hyper::service::service_fn;
+use hyper::header::{CONTENT_TYPE, HOST, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use wasmtime::Store;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// How long shutdown waits for in-flight requests before giving up on them.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Serves the live app on `listener` until `shutdown` resolves, then hands its keep-alive
-/// connections back and lets in-flight requests finish.
-///
-/// Closing an idle keep-alive connection races with the client's next request on it: a request
-/// already sent when the close arrives is lost, and a client that has sent a request's body
-/// (Pushpin) does not send it again, so it drops the WebSocket the request was for. So at
-/// shutdown each connection first gets `Connection: close` on its next response, which the client
-/// reads before it could reuse the connection; only connections still open after `handover` (idle
-/// all that time) are closed from this side.
+/// Serves the live app on `listener` until `shutdown` says, then lets go of it as
+/// `server::handover` does.
 pub async fn serve(
     live: Arc<LiveApp>,
     listener: TcpListener,
     header_read_timeout: Duration,
-    handover: Duration,
-    shutdown: impl Future<Output = ()>,
+    shutdown: Shutdown<impl Future<Output = ()>>,
 ) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
-    let http1 = crate::server::http1::builder(header_read_timeout);
-    let graceful = GracefulShutdown::new();
-    let closing = Arc::new(AtomicBool::new(false));
-    // Every connection holds a sender: the receiver hears the end of the last.
-    let (open, mut all_ended) = mpsc::channel::<()>(1);
-    crate::server::accept_until("HTTP triggers", listener, shutdown, |stream, peer| {
-        let (live, closing, open) = (live.clone(), closing.clone(), open.clone());
-        let service = service_fn(move |request| {
-            let app = live.current();
-            let closing = closing.clone();
-            async move {
-                let mut response = handle(&app, request, local, peer).await;
-                if closing.load(Ordering::Relaxed) {
-                    response
-                        .headers_mut()
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
-                }
-                Ok::<_, Infallible>(response)
-            }
-        });
-        let connection = graceful.watch(http1.serve_connection(TokioIo::new(stream), service));
-        async move {
-            let ended = connection.await;
-            drop(open);
-            ended
-        }
-    })
+    let handle = move |request, peer| {
+        let app = live.current();
+        async move { handle(&app, request, local, peer).await }
+    };
+    crate::server::handover::serve(
+        "HTTP triggers",
+        listener,
+        header_read_timeout,
+        shutdown,
+        handle,
+    )
     .await;
-    closing.store(true, Ordering::Relaxed);
-    drop(open);
-    tracing::info!("shutting down: handing keep-alive connections back for up to {handover:?}");
-    if tokio::time::timeout(handover, all_ended.recv()).await.is_err() {
-        tracing::info!("{} idle keep-alive connections are closed", graceful.count());
-    }
-    tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all requests finished"),
-        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("gave up waiting for in-flight requests"),
-    }
     Ok(())
 }
 
