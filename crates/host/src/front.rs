@@ -9,7 +9,6 @@
 
 use crate::server::handover::{self, Shutdown};
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderName, HeaderValue};
@@ -47,8 +46,6 @@ pub struct FrontArgs {
 const MAX_BODY: usize = 8 << 20;
 /// How often a request that found its host not accepting connections tries again.
 const CONNECT_RETRY: Duration = Duration::from_millis(50);
-
-type Body = BoxBody<Bytes, hyper::Error>;
 
 /// Whether requests are held, and how many are upstream now.
 #[derive(Clone, Copy, Default)]
@@ -170,7 +167,7 @@ impl Front {
         }
     }
 
-    async fn forward(&self, request: Request<Incoming>) -> Response<Body> {
+    async fn forward(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, body) = request.into_parts();
         // Whole, so that a request refused at connect can be sent again.
         let body = match Limited::new(body, MAX_BODY).collect().await {
@@ -195,7 +192,12 @@ impl Front {
                 Ok(response) => {
                     let (mut parts, body) = response.into_parts();
                     strip_hop_by_hop(&mut parts.headers);
-                    return Response::from_parts(parts, body.boxed());
+                    // Whole before the request stops counting as in flight: a hold reported
+                    // while a body is still coming would let the host be stopped mid-response.
+                    let Ok(body) = body.collect().await else {
+                        return error(StatusCode::BAD_GATEWAY, "Upstream response cut short");
+                    };
+                    return Response::from_parts(parts, Full::new(body.to_bytes()));
                 }
                 // Nothing was sent: the host is not accepting connections (yet).
                 Err(failure) if failure.is_connect() && Instant::now() < deadline => {
@@ -236,13 +238,9 @@ fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
     }
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Body> {
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     let body = serde_json::json!({ "error": message }).to_string();
-    let mut response = Response::new(
-        Full::new(Bytes::from(body))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
