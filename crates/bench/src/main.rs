@@ -218,7 +218,7 @@ async fn instantiate(options: &Options) -> anyhow::Result<()> {
     .await?;
     let host = start_host(false)?;
     instantiate_one(
-        "/health (SQLite query, key-value write, read, delete)",
+        "/health (SQLite query, key-value read)",
         &host,
         "/health",
         count,
