@@ -44,6 +44,10 @@ pub struct FrontArgs {
 
 /// The largest request body forwarded (WebSocket-over-HTTP batches are far smaller).
 const MAX_BODY: usize = 8 << 20;
+/// How long an idle connection to the host is kept for reuse: shorter than the host keeps one
+/// (sync-host 10 s), so that the front, not the host, closes it, and a request is never sent on
+/// a connection the host is closing.
+const POOL_IDLE: Duration = Duration::from_secs(5);
 /// How often a request that found its host not accepting connections tries again.
 const CONNECT_RETRY: Duration = Duration::from_millis(50);
 
@@ -74,7 +78,9 @@ async fn serve(args: FrontArgs) -> anyhow::Result<()> {
     let mut releases = signal(SignalKind::user_defined2())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let front = Arc::new(Front {
-        client: Client::builder(TokioExecutor::new()).build_http(),
+        client: Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .build_http(),
         upstream: args.upstream,
         flow: watch::Sender::new(Flow::default()),
         hold: Duration::from_secs(args.hold_seconds),
