@@ -21,8 +21,12 @@ impl<C> Pool<C> {
 
     /// An idle connection, or `open()`'s new one.
     pub fn take_or<E>(&self, open: impl FnOnce() -> Result<C, E>) -> Result<C, E> {
-        let idle = lock(&self.idle).pop();
-        idle.map_or_else(open, Ok)
+        self.take().map_or_else(open, Ok)
+    }
+
+    /// An idle connection, if there is one.
+    pub fn take(&self) -> Option<C> {
+        lock(&self.idle).pop()
     }
 
     /// Keeps `connection` for the next request, unless enough are idle already.

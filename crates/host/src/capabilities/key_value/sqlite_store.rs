@@ -26,6 +26,19 @@ impl SqliteFile {
         })
     }
 
+    /// Runs a read in place when the connection is open and free (WAL readers never wait);
+    /// anything else as [`Self::with`].
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        if let Ok(guard) = self.connection.try_lock()
+            && let Some(connection) = guard.as_ref()
+        {
+            return f(connection).map_err(|e| Error::Other(e.to_string()));
+        }
+        self.with(f)
+    }
+
+    /// Runs `f` off the worker thread: it may wait for the lock, open the file, or commit (and a
+    /// commit may checkpoint).
     fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
         crate::capabilities::blocking::disk(|| {
             let mut guard = crate::locks::lock(&self.connection);
@@ -56,7 +69,7 @@ impl SqliteFile {
 
 impl Store for SqliteStore {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.file.with(|c| {
+        self.file.read(|c| {
             c.prepare_cached("SELECT value FROM spin_key_value WHERE store = ?1 AND key = ?2")?
                 .query_row(params![self.label, key], |row| row.get(0))
                 .optional()
@@ -87,7 +100,7 @@ impl Store for SqliteStore {
     }
 
     fn keys(&self) -> Result<Vec<String>, Error> {
-        self.file.with(|c| {
+        self.file.read(|c| {
             c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?
                 .query_map(params![self.label], |row| row.get(0))?
                 .collect()

@@ -267,7 +267,12 @@ impl HostConnection for SqliteView<'_> {
         let Some(database) = self.state.app.databases.get(&label) else {
             return Ok(Err(Error::NoSuchDatabase));
         };
-        let connection = match crate::capabilities::blocking::disk(|| database.checkout()) {
+        // An idle pooled connection is taken in place; opening a file may wait for the disk.
+        let checked_out = match database.idle.take() {
+            Some(connection) => Ok(connection),
+            None => crate::capabilities::blocking::disk(|| database.checkout()),
+        };
+        let connection = match checked_out {
             Ok(connection) => connection,
             Err(error) => return Ok(Err(error)),
         };
@@ -290,28 +295,22 @@ impl HostConnection for SqliteView<'_> {
         let Some(connection) = open.connection.as_ref() else {
             return Ok(Err(Error::InvalidConnection));
         };
-        let gated = open.database.mode == SqliteMode::Wal && !open.writing;
         let was_autocommit = connection.is_autocommit();
-        let result = crate::capabilities::blocking::disk(|| {
-            let mut prepared = connection.prepare_cached(&statement)?;
-            // SQLite counts `BEGIN IMMEDIATE`/`EXCLUSIVE` as writing (they take the write lock);
-            // a plain `BEGIN`, `COMMIT` and reads as not.
-            let writes = !prepared.readonly();
-            if gated && writes {
-                if !open
-                    .database
-                    .writers
-                    .acquire(crate::capabilities::sqlite::file::BUSY_TIMEOUT)
-                {
-                    return Err(rusqlite::Error::SqliteFailure(
-                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                        None,
-                    ));
-                }
-                open.writing = true;
-            }
-            run_prepared(&mut prepared, &parameters).map(|rows| (rows, writes))
-        });
+        let result = match open.database.mode {
+            SqliteMode::Wal => execute_wal(
+                connection,
+                &statement,
+                &parameters,
+                &open.database.writers,
+                &mut open.writing,
+            ),
+            // Spin's way: any statement may sleep in SQLite's busy handler.
+            SqliteMode::Spin => crate::capabilities::blocking::disk(|| {
+                let mut prepared = connection.prepare_cached(&statement)?;
+                let writes = !prepared.readonly();
+                run_prepared(&mut prepared, &parameters).map(|rows| (rows, writes))
+            }),
+        };
         // `BEGIN IMMEDIATE` counts as writing (it takes the lock) but writes nothing: a
         // transaction that only holds the lock (the app orders its rate checks so) commits
         // nothing, and its response has no flush to wait for.
@@ -334,6 +333,61 @@ impl HostConnection for SqliteView<'_> {
     fn drop(&mut self, connection: Resource<OpenConnection>) -> wasmtime::Result<()> {
         self.table.delete(connection)?;
         Ok(())
+    }
+}
+
+/// Runs a statement on a WAL connection; `writing` says whether it holds the write gate. In WAL
+/// mode readers never wait and a commit only writes to the WAL (its flush comes later, shared), so
+/// a statement waits only for the write gate, and reaches the disk only when it commits (a commit
+/// may checkpoint): those two go through `blocking::disk`, the rest runs in place. Which is which
+/// changes only where a statement runs, never its result.
+fn execute_wal(
+    connection: &Connection,
+    statement: &str,
+    parameters: &[Value],
+    writers: &WriteGate,
+    writing: &mut bool,
+) -> rusqlite::Result<(QueryResult, bool)> {
+    let mut prepared = connection.prepare_cached(statement)?;
+    // SQLite counts `BEGIN IMMEDIATE`/`EXCLUSIVE` as writing (they take the write lock); a plain
+    // `BEGIN`, `COMMIT` and reads as not.
+    let writes = !prepared.readonly();
+    let needs_gate = writes && !*writing;
+    if needs_gate && !writers.try_acquire() {
+        // Another connection writes: queue for it off the worker thread.
+        return crate::capabilities::blocking::disk(|| {
+            if !writers.acquire(crate::capabilities::sqlite::file::BUSY_TIMEOUT) {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    None,
+                ));
+            }
+            *writing = true;
+            run_prepared(&mut prepared, parameters).map(|rows| (rows, writes))
+        });
+    }
+    *writing |= needs_gate;
+    let rows = if *writing && may_commit(statement, connection.is_autocommit()) {
+        crate::capabilities::blocking::disk(|| run_prepared(&mut prepared, parameters))
+    } else {
+        run_prepared(&mut prepared, parameters)
+    }?;
+    Ok((rows, writes))
+}
+
+/// Whether a statement of a writing connection may end its transaction: a commit, the release of
+/// an outermost savepoint, or any statement outside a transaction but one that begins one.
+fn may_commit(statement: &str, autocommit: bool) -> bool {
+    let first = statement
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    let is = |keyword: &str| first.eq_ignore_ascii_case(keyword);
+    if autocommit {
+        !is("BEGIN")
+    } else {
+        is("COMMIT") || is("END") || is("RELEASE")
     }
 }
 

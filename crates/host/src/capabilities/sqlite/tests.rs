@@ -284,3 +284,24 @@ fn writers_queue_at_the_gate_and_readers_pass() {
         );
     });
 }
+
+#[test]
+fn statements_that_may_end_a_writing_transaction_are_told_apart() {
+    // Outside a transaction every statement commits itself, except one that begins a transaction.
+    assert!(may_commit("INSERT INTO t VALUES (1)", true));
+    assert!(may_commit("  savepoint s", true));
+    assert!(!may_commit("BEGIN IMMEDIATE", true));
+    assert!(!may_commit("begin", true));
+    // Inside one, only what ends it.
+    for ending in ["COMMIT", "commit;", "END TRANSACTION", " RELEASE mutation"] {
+        assert!(may_commit(ending, false), "{ending}");
+    }
+    for inside in [
+        "INSERT INTO t VALUES (1)",
+        "SAVEPOINT s",
+        "ROLLBACK TO s",
+        "COMMITTED",
+    ] {
+        assert!(!may_commit(inside, false), "{inside}");
+    }
+}

@@ -35,6 +35,12 @@ impl WriteGate {
         true
     }
 
+    /// Takes the gate if it is free, without waiting.
+    pub fn try_acquire(&self) -> bool {
+        let mut held = lock(&self.held);
+        !std::mem::replace(&mut *held, true)
+    }
+
     pub fn release(&self) {
         *lock(&self.held) = false;
         self.freed.notify_one();

@@ -13,3 +13,12 @@ fn a_second_writer_waits_for_the_first_and_gives_up_after_its_timeout() {
     gate.release();
     assert!(waiter.join().unwrap(), "the waiter got it once released");
 }
+
+#[test]
+fn try_acquire_takes_only_a_free_gate() {
+    let gate = WriteGate::default();
+    assert!(gate.try_acquire(), "free");
+    assert!(!gate.try_acquire(), "taken");
+    gate.release();
+    assert!(gate.try_acquire(), "free again once released");
+}
