@@ -46,7 +46,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
@@ -74,9 +74,10 @@ const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
 const MAX_CLIENT_FRAME: usize = 4 * MAX_CLIENT_MESSAGE;
 
 fn websocket_config() -> WebSocketConfig {
-    // Small buffers keep an idle socket cheap: tungstenite's default read buffer is 128 KiB.
+    // Small buffers keep an idle socket cheap: tungstenite keeps its read buffer for the socket's
+    // life (the default is 128 KiB). A larger frame grows it while it is read.
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(Some(MAX_CLIENT_MESSAGE))
@@ -250,7 +251,7 @@ impl Gateway {
         let context = ConnectionContext {
             id: uuid::Uuid::new_v4().to_string(),
             path_and_query,
-            handshake: request.headers().clone(),
+            handshake: detached(request.headers()),
             peer,
         };
         let (outbox, inbox) = hub::connection_queues();
@@ -282,7 +283,7 @@ impl Gateway {
         let upgrade = hyper::upgrade::on(&mut request);
         let (client, hub, ping_interval) =
             (self.client.clone(), self.hub.clone(), self.ping_interval);
-        tokio::spawn(async move {
+        let fut = async move {
             let upgraded = match upgrade.await {
                 Ok(upgraded) => upgraded,
                 Err(error) => {
@@ -291,8 +292,19 @@ impl Gateway {
                     return;
                 }
             };
-            let socket = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
+            // The TCP stream itself, not hyper's wrapper of it, and the bytes hyper read past the
+            // handshake (usually none) copied out: what hyper hands over shares its whole 8 KiB
+            // read buffer, which an idle socket would otherwise hold until its first frame.
+            let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+                tracing::warn!("upgrade of an unexpected connection type");
+                hub.remove(&state.context.id);
+                return;
+            };
+            let (stream, read_ahead) = (parts.io.into_inner(), parts.read_buf.to_vec());
+            drop(parts.read_buf);
+            let socket = WebSocketStream::from_partially_read(
+                stream,
+                read_ahead,
                 Role::Server,
                 Some(websocket_config()),
             )
@@ -307,9 +319,23 @@ impl Gateway {
                 open,
             };
             session.run(pending, next).await;
-        });
+        };
+        tokio::spawn(fut);
         Ok(response)
     }
+}
+
+/// A copy of `headers` that owns its values. hyper's values are slices of its 8 KiB read buffer,
+/// so a connection that kept them (its handshake is replayed to the app with every request) would
+/// keep that buffer for as long as the socket is open.
+fn detached(headers: &HeaderMap) -> HeaderMap {
+    let mut copy = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut owned = HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+        owned.set_sensitive(value.is_sensitive());
+        copy.append(name.clone(), owned);
+    }
+    copy
 }
 
 /// The app refused the OPEN: the client gets its status and body (how 400/401/403/429 arrive).

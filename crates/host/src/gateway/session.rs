@@ -258,7 +258,8 @@ where
         let tell_app = async {
             if end.tell_app {
                 let disconnect = [Event::new(EventKind::Disconnect)];
-                if let Err(error) = client.call(&state.context, &state.meta, &disconnect).await {
+                let call = Box::pin(client.call(&state.context, &state.meta, &disconnect));
+                if let Err(error) = call.await {
                     tracing::debug!(connection = id, "DISCONNECT failed: {error:#}");
                 }
             }
@@ -272,7 +273,8 @@ where
                 let _ = tokio::time::timeout(CLOSE_ECHO_WAIT, until_close(stream)).await;
             }
         };
-        tokio::join!(out.finish(end.ending), tell_app, hear_the_close);
+        // Boxed, as the work `serve` starts is: only a session that is ending needs this room.
+        Box::pin(async { tokio::join!(out.finish(end.ending), tell_app, hear_the_close) }).await;
         drop(open);
     }
 }
@@ -347,7 +349,9 @@ where
     C: AppCall,
 {
     // Long: one `select!` whose arms are everything a session waits for; split up, the priorities
-    // between them (`biased`) would no longer be visible in one place.
+    // between them (`biased`) would no longer be visible in one place. The work an arm starts (an
+    // app request above all) is boxed: this future lives as long as the socket, and unboxed it
+    // would be as large as its largest arm for all that time (6 KiB, most of an idle socket).
     async fn serve(&mut self) -> End {
         let mut ping = tokio::time::interval(self.ping_interval);
         ping.tick().await;
@@ -390,15 +394,15 @@ where
                 }
                 () = self.out.wait_for_room(), if !room => self.out.move_backlog(),
                 frame = next_frame, if room => {
-                    let event = match self.read_client_frame(frame).await {
+                    let event = match Box::pin(self.read_client_frame(frame)).await {
                         Ok(Some(event)) => event,
                         Ok(None) => { missed_pongs = 0; continue; }
                         Err(end) => return end,
                     };
                     missed_pongs = 0;
                     idle_since = tokio::time::Instant::now();
-                    let events = self.with_ready_frames(event).await;
-                    if let Some(end) = self.call_and_queue(&events).await { return end; }
+                    let events = Box::pin(self.with_ready_frames(event)).await;
+                    if let Some(end) = Box::pin(self.call_and_queue(&events)).await { return end; }
                 }
                 frame = self.inbox.frames.recv(), if room => match frame {
                     Some(text) => self.out.push(Message::text(text)),
@@ -417,7 +421,7 @@ where
                 }
                 () = keep_alive_due, if room => {
                     idle_since = tokio::time::Instant::now();
-                    if let Some(end) = self.call_and_queue(&[]).await { return end; }
+                    if let Some(end) = Box::pin(self.call_and_queue(&[])).await { return end; }
                 }
             }
         }
