@@ -128,11 +128,25 @@ impl Listeners {
     }
 }
 
+/// Connections the kernel completes and queues for each listener before it accepts them. The
+/// standard library's 128 is exceeded when many devices reconnect at once (after a deploy, or a
+/// network blip): a connection that finds the queue full waits a second for its SYN to be sent
+/// again. The kernel caps it at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: i32 = 4096;
+
 fn bind(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
-    let listener = std::net::TcpListener::bind(address)
-        .with_context(|| format!("cannot listen on {address} ({what})"))?;
-    listener.set_nonblocking(true)?;
-    Ok(listener)
+    use socket2::{Domain, Socket, Type};
+    let listen = || -> std::io::Result<std::net::TcpListener> {
+        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+        // As the standard library's `bind` does: a restarted host can listen on its port again
+        // while the old one's connections are in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    listen().with_context(|| format!("cannot listen on {address} ({what})"))
 }
 
 fn gateway_config(

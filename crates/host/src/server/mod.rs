@@ -7,7 +7,11 @@ pub mod http1;
 
 use futures_util::FutureExt;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+
+/// How long the accept loop pauses after a failed accept.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Accepts connections on `listener` until `shutdown` resolves, handing each to `serve`, which
 /// returns the future that serves it; that runs in a task of its own, and its error (a client
@@ -31,9 +35,15 @@ pub async fn accept_until<S, F, E>(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    // Out of file descriptors, say: the next accept may succeed.
-                    tracing::warn!("{what}: accept failed: {error}");
-                    continue;
+                    // Out of file descriptors, say. The connection stays in the listen queue, so
+                    // an accept at once would fail again at once: a loop that spins a core and
+                    // floods the log for as long as a peer holds the descriptors. A pause lets
+                    // sockets close meanwhile; then the next accept may succeed.
+                    tracing::warn!("{what}: accept failed, pausing {ACCEPT_RETRY:?}: {error}");
+                    tokio::select! {
+                        () = tokio::time::sleep(ACCEPT_RETRY) => continue,
+                        () = &mut shutdown => break,
+                    }
                 }
             },
             () = &mut shutdown => break,
