@@ -4,9 +4,10 @@
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
@@ -105,14 +106,25 @@ impl Device {
         token: &str,
         headers: &[(&str, &str)],
     ) -> Attempt {
+        Device::attempt_from(gateway, None, user, token, headers).await
+    }
+
+    /// [`Device::attempt_with_headers`] from the local address `local` when given.
+    async fn attempt_from(
+        gateway: &str,
+        local: Option<IpAddr>,
+        user: &str,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> Attempt {
         let path = format!("/sync/ws?userId={user}&token={token}");
-        let socket =
-            match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, headers)).await {
-                Err(_) => return Attempt::Failed("the handshake timed out".into()),
-                Ok(Err(HandshakeFailure::Refused(refusal))) => return Attempt::Refused(refusal),
-                Ok(Err(HandshakeFailure::Transport(why))) => return Attempt::Failed(why),
-                Ok(Ok(socket)) => socket,
-            };
+        let handshake = handshake(gateway, local, &path, headers);
+        let socket = match tokio::time::timeout(FRAME_DEADLINE, handshake).await {
+            Err(_) => return Attempt::Failed("the handshake timed out".into()),
+            Ok(Err(HandshakeFailure::Refused(refusal))) => return Attempt::Refused(refusal),
+            Ok(Err(HandshakeFailure::Transport(why))) => return Attempt::Failed(why),
+            Ok(Ok(socket)) => socket,
+        };
         let mut device = Device {
             socket,
             welcome: Value::Null,
@@ -143,12 +155,25 @@ impl Device {
     /// (honouring `retryAfter` when given). Returns the device and the attempts it took; panics
     /// after `max_attempts` or on any other refusal.
     pub async fn connect_with_retry(gateway: &str, user: &str, max_attempts: u32) -> (Device, u32) {
-        Device::connect_retrying(gateway, user, max_attempts, true).await
+        Device::connect_retrying(gateway, None, user, max_attempts, true).await
+    }
+
+    /// [`Device::connect_with_retry`] from the local address `local` (127.0.0.2, say): one source
+    /// address has only ~28,000 ephemeral ports to reach a gateway with, so tens of thousands of
+    /// sockets are spread over several.
+    pub async fn connect_with_retry_from(
+        gateway: &str,
+        local: IpAddr,
+        user: &str,
+        max_attempts: u32,
+    ) -> (Device, u32) {
+        Device::connect_retrying(gateway, Some(local), user, max_attempts, true).await
     }
 
     /// [`Device::connect_with_retry`]; a 429 is retried only when `rate_limited_too`.
     async fn connect_retrying(
         gateway: &str,
+        local: Option<IpAddr>,
         user: &str,
         max_attempts: u32,
         rate_limited_too: bool,
@@ -157,7 +182,7 @@ impl Device {
         let mut backoff_ms = 50u64;
         let mut last = String::new();
         for attempt in 1..=max_attempts {
-            let wait_ms = match Device::attempt(gateway, user, &token, None).await {
+            let wait_ms = match Device::attempt_from(gateway, local, user, &token, &[]).await {
                 Attempt::Connected(device) => return (*device, attempt),
                 Attempt::Refused(refusal) if refusal.status == 429 && rate_limited_too => {
                     last = format!("{refusal:?}");
@@ -188,7 +213,9 @@ impl Device {
     /// the gateway answers 502/503 (Pushpin does when its upstream connection to the app breaks,
     /// seen with Spin behind it); any other refusal panics.
     pub async fn connect(gateway: &str, user: &str) -> Device {
-        Device::connect_retrying(gateway, user, 5, false).await.0
+        Device::connect_retrying(gateway, None, user, 5, false)
+            .await
+            .0
     }
 
     /// Pushpin registers a new connection's subscriptions after the client has its 101 (its
@@ -459,7 +486,7 @@ pub async fn open_socket(
     token: &str,
 ) -> Result<WebSocketStream<TcpStream>, (Option<u16>, String)> {
     let path = format!("/sync/ws?userId={user}&token={token}");
-    match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, &path, &[])).await {
+    match tokio::time::timeout(FRAME_DEADLINE, handshake(gateway, None, &path, &[])).await {
         Err(_) => Err((None, "the handshake timed out".into())),
         Ok(Ok(socket)) => Ok(socket),
         Ok(Err(HandshakeFailure::Refused(refusal))) => {
@@ -471,16 +498,18 @@ pub async fn open_socket(
 
 /// The client side of the WebSocket handshake, done by hand so that a refusal's whole JSON body is
 /// read: a client library returns only what arrived with the status line, and Pushpin sends the
-/// body separately.
+/// body separately. The connection comes from `local` when given, else from wherever the kernel
+/// chooses.
 async fn handshake(
     gateway: &str,
+    local: Option<IpAddr>,
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<WebSocketStream<TcpStream>, HandshakeFailure> {
     let transport =
         |what: &str, error: std::io::Error| HandshakeFailure::Transport(format!("{what}: {error}"));
     let address = gateway.strip_prefix("ws://").expect("a ws:// gateway URL");
-    let mut stream = TcpStream::connect(address)
+    let mut stream = connect_from(address, local)
         .await
         .map_err(|e| transport("connect", e))?;
     let key = generate_key();
@@ -565,6 +594,24 @@ async fn handshake(
         status,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
     }))
+}
+
+/// A TCP connection to `address` (`host:port`), bound to `local` first when given.
+async fn connect_from(address: &str, local: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(local) = local else {
+        return TcpStream::connect(address).await;
+    };
+    let remote = tokio::net::lookup_host(address)
+        .await?
+        .find(|remote| remote.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| std::io::Error::other(format!("{address} has no address like {local}")))?;
+    let socket = if local.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(remote).await
 }
 
 enum HandshakeFailure {

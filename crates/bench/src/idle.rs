@@ -3,13 +3,16 @@
 
 use crate::procfs;
 use e2e::Host;
-use e2e::device::Device;
-use std::time::Duration;
+use e2e::device::{Device, Ended};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 pub struct IdleResult {
     pub rss_empty_kib: u64,
     pub rss_full_kib: u64,
     pub sockets: usize,
+    /// How long opening the sockets took.
+    pub connecting: Duration,
     pub cpu: Duration,
     pub window: Duration,
     /// App requests (WebSocket-over-HTTP keep-alives) during the idle window.
@@ -33,6 +36,29 @@ fn count_requests(host: &Host) -> usize {
     host.logs().matches(" /sync/ws ").count()
 }
 
+/// Sockets per loopback source address (127.0.0.2, then 127.0.0.3, …): one address has ~28,000
+/// ephemeral ports to reach the gateway from, and a previous run's sockets (the embedded
+/// gateway's, before Pushpin's) hold theirs in TIME_WAIT for a minute after they closed.
+const SOCKETS_PER_SOURCE: usize = 10_000;
+
+/// The source address of the `n`th socket.
+fn source(n: usize) -> IpAddr {
+    let first = u32::from(Ipv4Addr::new(127, 0, 0, 2));
+    IpAddr::V4(Ipv4Addr::from(first + (n / SOCKETS_PER_SOURCE) as u32))
+}
+
+/// Holds an idle device as a real client does, reading it so that the gateway's pings are
+/// answered, until the connection ends: the embedded gateway pings every 30 s and drops a client
+/// that answered none for 2 min, and opening tens of thousands of sockets, the wait for their
+/// first keep-alives and the window can take longer.
+async fn hold(mut device: Device) -> Ended {
+    loop {
+        if let Err(ended) = device.next_or_end(Duration::MAX).await {
+            return ended;
+        }
+    }
+}
+
 /// Opens `sockets` connections (5 devices per user) and watches the gateway — the host process,
 /// or the process tree given by `gateway_pid` — for `window`.
 pub async fn run(
@@ -50,22 +76,27 @@ pub async fn run(
         }
     };
     let rss_empty_kib = rss();
-    let mut devices = Vec::with_capacity(sockets);
-    let batch = 200;
+    let started = Instant::now();
+    let mut held = Vec::with_capacity(sockets);
+    // No more at once than the gateway's listen backlog (128, Rust's default) holds: a connection
+    // that overflows it waits a second for its SYN-ACK to be sent again.
+    let batch = 100;
     for start in (0..sockets).step_by(batch) {
         let mut tasks = Vec::new();
         for n in start..(start + batch).min(sockets) {
             let gateway = host.gateway_url.clone();
             tasks.push(tokio::spawn(async move {
-                Device::connect_with_retry(&gateway, &format!("idle{}", n / 5), 12)
+                let user = format!("idle{}", n / 5);
+                Device::connect_with_retry_from(&gateway, source(n), &user, 12)
                     .await
                     .0
             }));
         }
         for task in tasks {
-            devices.push(task.await?);
+            held.push(tokio::spawn(hold(task.await?)));
         }
     }
+    let connecting = started.elapsed();
     // A new connection's first keep-alive comes after the shortest interval (20 s, while its
     // catch-up's follow-up replay may be pending); after it, the next is ten minutes away. Wait
     // past it, so that the window sees the steady state.
@@ -86,11 +117,23 @@ pub async fn run(
         - cpu_gateway_before;
     let app_requests = count_requests(host) - requests_before;
     let instances_alive = host.instances_alive();
-    drop(devices);
+    let (ended, held): (Vec<_>, Vec<_>) = held.into_iter().partition(|device| device.is_finished());
+    // Closes the sockets still held.
+    for device in held {
+        device.abort();
+    }
+    let count = ended.len();
+    if let Some(first) = ended.into_iter().next() {
+        anyhow::bail!(
+            "{count} of {sockets} sockets ended during the run; one: {}",
+            first.await?
+        );
+    }
     Ok(IdleResult {
         rss_empty_kib,
         rss_full_kib,
         sockets,
+        connecting,
         cpu: cpu_gateway,
         window,
         app_requests,

@@ -152,18 +152,28 @@ async fn throughput(options: &Options) -> anyhow::Result<()> {
 async fn idle(options: &Options) -> anyhow::Result<()> {
     let sockets: usize = options.get("sockets", 10_000)?;
     let window = Duration::from_secs_f64(options.get("seconds", 30.0)?);
-    let limit = procfs::raise_fd_limit();
+    let pushpin: bool = options.get("pushpin", true)?;
+    let limit = procfs::raise_fd_limit(sockets);
     println!(
         "## idle: {sockets} idle sockets, watched for {} s (open-file limit {limit})",
         window.as_secs()
     );
+    // The bench holds the client side of every socket and the host, which inherits the limit, the
+    // server side: short of descriptors, either would fail only after minutes of connecting.
+    anyhow::ensure!(
+        limit >= sockets as u64 + procfs::FD_HEADROOM,
+        "{sockets} sockets need an open-file limit of at least {} and the hard limit allows \
+         {limit}: raise it (`ulimit -Hn`, as root) or open fewer",
+        sockets as u64 + procfs::FD_HEADROOM
+    );
     let host = start_host(false)?;
     let ours = idle::run(&host, host.pid(), false, sockets, window).await?;
     println!(
-        "embedded gateway (sync-host): RSS {} KiB with 0 sockets (baseline), {} KiB with {} → {:.2} KiB per socket; CPU {} over {} s idle ({:.2}%); {} app requests (keep-alives) in the window, after {} first keep-alives (one per connection, at 20 s); component instances alive: {}",
+        "embedded gateway (sync-host): RSS {} KiB with 0 sockets (baseline), {} KiB with {} (opened in {:.1} s) → {:.2} KiB per socket; CPU {} over {} s idle ({:.2}%); {} app requests (keep-alives) in the window, after {} first keep-alives (one per connection, at 20 s); component instances alive: {}",
         ours.rss_empty_kib,
         ours.rss_full_kib,
         ours.sockets,
+        ours.connecting.as_secs_f64(),
         ours.kib_per_socket(),
         ms(ours.cpu),
         ours.window.as_secs(),
@@ -174,17 +184,20 @@ async fn idle(options: &Options) -> anyhow::Result<()> {
             .map_or("unknown".into(), |n| n.to_string()),
     );
     drop(host);
-    if pushpin_installed() {
+    if !pushpin {
+        println!("--pushpin false: no Pushpin comparison");
+    } else if pushpin_installed() {
         let host = start_host(true)?;
         let pid = host
             .pushpin_pid()
             .ok_or_else(|| anyhow::anyhow!("no Pushpin process"))?;
         let theirs = idle::run(&host, pid, true, sockets, window).await?;
         println!(
-            "Pushpin (all its processes): RSS {} KiB with 0 sockets, {} KiB with {} → {:.2} KiB per socket (×{:.2} of ours); CPU {} over {} s idle ({:.2}%); {} app requests in the window, after {} first keep-alives",
+            "Pushpin (all its processes): RSS {} KiB with 0 sockets, {} KiB with {} (opened in {:.1} s) → {:.2} KiB per socket (×{:.2} of ours); CPU {} over {} s idle ({:.2}%); {} app requests in the window, after {} first keep-alives",
             theirs.rss_empty_kib,
             theirs.rss_full_kib,
             theirs.sockets,
+            theirs.connecting.as_secs_f64(),
             theirs.kib_per_socket(),
             ratio(theirs.kib_per_socket(), ours.kib_per_socket()),
             ms(theirs.cpu),

@@ -100,19 +100,36 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Raises this process's open-file limit to its hard limit (children inherit it): 10,000 sockets
-/// need more than the common default of 1024.
-pub fn raise_fd_limit() -> u64 {
+/// Descriptors a process needs besides its sockets: its database and logs, pipes, epoll.
+pub const FD_HEADROOM: u64 = 1024;
+
+/// Raises this process's open-file limit (children inherit it: the host holds the server side of
+/// every socket) to what `sockets` sockets and [`FD_HEADROOM`] need, or at least to the hard
+/// limit: the common default of 1024 holds too few. Past the hard limit only with
+/// CAP_SYS_RESOURCE (root, usually); returns the limit it got.
+pub fn raise_fd_limit(sockets: usize) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
         }
+        let wanted = sockets as u64 + FD_HEADROOM;
+        if limit.rlim_max != libc::RLIM_INFINITY && limit.rlim_max < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted,
+                rlim_max: wanted,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return wanted;
+            }
+        }
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
     }
     limit.rlim_cur
 }

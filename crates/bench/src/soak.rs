@@ -799,8 +799,8 @@ fn delivery(reports: &[DeviceReport], devices: usize) -> Delivery {
 
 pub async fn run(options: SoakOptions) -> anyhow::Result<()> {
     check(&options)?;
-    let limit = procfs::raise_fd_limit();
     let sockets = options.sockets();
+    let limit = procfs::raise_fd_limit(sockets);
     println!(
         "## soak: {} users × {} devices ({sockets} sockets) on the embedded gateway, {} mutations/s, {}% of the sockets reconnecting per minute ({:.1} s away, then catching up from their cursor), {} more catch-ups per minute, for {} min, reported per {} min (open-file limit {limit})",
         options.users,
