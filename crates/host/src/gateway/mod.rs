@@ -283,7 +283,7 @@ impl Gateway {
         let upgrade = hyper::upgrade::on(&mut request);
         let (client, hub, ping_interval) =
             (self.client.clone(), self.hub.clone(), self.ping_interval);
-        let fut = async move {
+        tokio::spawn(async move {
             let upgraded = match upgrade.await {
                 Ok(upgraded) => upgraded,
                 Err(error) => {
@@ -319,8 +319,7 @@ impl Gateway {
                 open,
             };
             session.run(pending, next).await;
-        };
-        tokio::spawn(fut);
+        });
         Ok(response)
     }
 }

@@ -258,8 +258,7 @@ where
         let tell_app = async {
             if end.tell_app {
                 let disconnect = [Event::new(EventKind::Disconnect)];
-                let call = Box::pin(client.call(&state.context, &state.meta, &disconnect));
-                if let Err(error) = call.await {
+                if let Err(error) = client.call(&state.context, &state.meta, &disconnect).await {
                     tracing::debug!(connection = id, "DISCONNECT failed: {error:#}");
                 }
             }
@@ -273,8 +272,7 @@ where
                 let _ = tokio::time::timeout(CLOSE_ECHO_WAIT, until_close(stream)).await;
             }
         };
-        // Boxed, as the work `serve` starts is: only a session that is ending needs this room.
-        Box::pin(async { tokio::join!(out.finish(end.ending), tell_app, hear_the_close) }).await;
+        tokio::join!(out.finish(end.ending), tell_app, hear_the_close);
         drop(open);
     }
 }
