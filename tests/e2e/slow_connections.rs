@@ -4,6 +4,7 @@
 
 use e2e::HostConfig;
 use e2e::app_manifest;
+use e2e::cpu_time;
 use e2e::device::Device;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -87,20 +88,6 @@ async fn silent_and_half_sent_connections_are_closed_on_every_port() {
     assert!(failures.is_empty(), "{failures:#?}");
     // The WebSocket has been idle past the timeout, and still works.
     device.assert_nothing_pending().await;
-}
-
-/// CPU time the process has used so far (user + system), from `/proc/<pid>/stat`.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux.
 }
 
 /// A peer that uses up the host's file descriptors must not make it spin: a failed accept leaves

@@ -742,6 +742,28 @@ fn post_events_to(
     Reply::from(request.send(&protocol::ws_events::encode(events)[..]))
 }
 
+/// User + system CPU time process `pid` has used so far, from `/proc/<pid>/stat`; zero for a
+/// process that is gone.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |n: usize| {
+        fields
+            .get(n)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Clock ticks are 100 per second on Linux (USER_HZ).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 pub mod client_model;
 pub mod cluster;
 pub mod device;

@@ -1,7 +1,5 @@
 //! Process measurements from /proc (Linux): resident memory and CPU time of a process tree.
 
-use std::time::Duration;
-
 /// Resident set size of `pid` in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmRSS")
@@ -91,14 +89,7 @@ fn stat_fields(pid: u32) -> Option<Vec<String>> {
     Some(after_name.split_whitespace().map(str::to_string).collect())
 }
 
-/// User + system CPU time `pid` has used.
-pub fn cpu_time(pid: u32) -> Duration {
-    // Clock ticks are 100 per second on Linux (USER_HZ).
-    let ticks = stat_fields(pid)
-        .map(|f| f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0))
-        .unwrap_or(0);
-    Duration::from_millis(ticks * 10)
-}
+pub use e2e::cpu_time;
 
 /// Descriptors a process needs besides its sockets: its database and logs, pipes, epoll.
 pub const FD_HEADROOM: u64 = 1024;

@@ -73,7 +73,7 @@ pub fn front(args: FrontArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: FrontArgs) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(args.listen).await?;
+    let listener = TcpListener::from_std(crate::server::listen(args.listen, "front")?)?;
     let mut holds = signal(SignalKind::user_defined1())?;
     let mut releases = signal(SignalKind::user_defined2())?;
     let mut terminate = signal(SignalKind::terminate())?;

@@ -10,8 +10,8 @@ use crate::capabilities::variables;
 use crate::ops::self_check;
 use crate::reload::{GatewayVariables, Reloader};
 use crate::server::handover::Shutdown;
+use crate::server::listen;
 use crate::{gateway, ops, trigger};
-use anyhow::Context;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -98,16 +98,16 @@ struct Listeners {
 impl Listeners {
     fn bind(args: &UpArgs) -> anyhow::Result<Self> {
         Ok(Self {
-            triggers: bind(args.listen, "HTTP triggers")?,
+            triggers: listen(args.listen, "HTTP triggers")?,
             metrics: (args.metrics_listen)
-                .map(|address| bind(address, "metrics"))
+                .map(|address| listen(address, "metrics"))
                 .transpose()?,
             gateway: if args.no_gateway {
                 None
             } else {
                 Some((
-                    bind(args.gateway_listen, "gateway")?,
-                    bind(args.publish_listen, "publish endpoint")?,
+                    listen(args.gateway_listen, "gateway")?,
+                    listen(args.publish_listen, "publish endpoint")?,
                 ))
             },
         })
@@ -126,27 +126,6 @@ impl Listeners {
         }
         Ok(defaults)
     }
-}
-
-/// Connections the kernel completes and queues for each listener before it accepts them. The
-/// standard library's 128 is exceeded when many devices reconnect at once (after a deploy, or a
-/// network blip): a connection that finds the queue full waits a second for its SYN to be sent
-/// again. The kernel caps it at `net.core.somaxconn` (4096 by default).
-const LISTEN_BACKLOG: i32 = 4096;
-
-fn bind(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let listen = || -> std::io::Result<std::net::TcpListener> {
-        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
-        // As the standard library's `bind` does: a restarted host can listen on its port again
-        // while the old one's connections are in TIME_WAIT.
-        socket.set_reuse_address(true)?;
-        socket.bind(&address.into())?;
-        socket.listen(LISTEN_BACKLOG)?;
-        socket.set_nonblocking(true)?;
-        Ok(socket.into())
-    };
-    listen().with_context(|| format!("cannot listen on {address} ({what})"))
 }
 
 fn gateway_config(

@@ -5,10 +5,34 @@
 pub mod handover;
 pub mod http1;
 
+use anyhow::Context;
 use futures_util::FutureExt;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+
+/// Connections the kernel completes and queues for each listener before it accepts them. The
+/// standard library's 128 is exceeded when many devices reconnect at once (after a deploy, or a
+/// network blip): a connection that finds the queue full waits a second for its SYN to be sent
+/// again. The kernel caps it at `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A non-blocking listener on `address`, for every port the host serves; `what` names it in the
+/// error.
+pub fn listen(address: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let listen = || -> std::io::Result<std::net::TcpListener> {
+        let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+        // As the standard library's `bind` does: a restarted host can listen on its port again
+        // while the old one's connections are in TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        socket.set_nonblocking(true)?;
+        Ok(socket.into())
+    };
+    listen().with_context(|| format!("cannot listen on {address} ({what})"))
+}
 
 /// How long the accept loop pauses after a failed accept.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
