@@ -63,9 +63,18 @@ async fn a_second_after_a_burst_of_connects_exactly_the_cap_is_open() {
     for (user, sockets) in [("alice", &concurrent), ("bob", &sequential)] {
         let open = open_sockets(sockets).len();
         // Nobody closed beyond the cap, and, but behind Pushpin, none over it.
-        assert!(open >= CAP, "{user}: {open} of {} sockets open", sockets.len());
+        assert!(
+            open >= CAP,
+            "{user}: {open} of {} sockets open",
+            sockets.len()
+        );
         if !behind_pushpin {
-            assert_eq!(open, CAP, "{user}: {open} of {} sockets open", sockets.len());
+            assert_eq!(
+                open,
+                CAP,
+                "{user}: {open} of {} sockets open",
+                sockets.len()
+            );
         }
     }
     if behind_pushpin {
@@ -74,7 +83,9 @@ async fn a_second_after_a_burst_of_connects_exactly_the_cap_is_open() {
         for (user, sockets) in [("alice", &concurrent), ("bob", &sequential)] {
             let settled = tokio::time::timeout(keep_alive, async {
                 while open_sockets(sockets).len() > CAP {
-                    let ends = open_sockets(sockets).into_iter().map(|s| Box::pin(s.ended()));
+                    let ends = open_sockets(sockets)
+                        .into_iter()
+                        .map(|s| Box::pin(s.ended()));
                     futures_util::future::select_all(ends).await;
                 }
             });

@@ -414,3 +414,20 @@ mod props {
         }
     }
 }
+
+/// Every socket's pings fall on one whole-second grid, whenever it connected, and none comes
+/// sooner than a full period after the handshake.
+#[test]
+fn pings_fall_on_a_shared_whole_second_grid() {
+    let period = Duration::from_secs(30);
+    for since_origin_ms in [0, 1, 250, 999, 1_000, 1_001, 86_399_999] {
+        let since_origin = Duration::from_millis(since_origin_ms);
+        let wait = until_first_ping(since_origin, period);
+        assert_eq!(
+            (since_origin + wait).subsec_nanos(),
+            0,
+            "at {since_origin_ms} ms"
+        );
+        assert!(wait >= period && wait < period + Duration::from_secs(1));
+    }
+}
