@@ -49,11 +49,13 @@ pub(super) fn charge(
     }
 }
 
-/// Charges a rate while holding the database's write lock (taking it unless `in_batch` holds it
-/// already). The key's state lives in the database (`store::rate_limits`) and is read, decided on
-/// and written back inside that transaction: every instance shares the database, so its write lock
-/// puts all charges in one order and the limit holds exactly; and in a batch the charge commits
-/// with the request's mutations, one commit for both. A charge that cannot be committed refuses.
+/// Checks a rate while holding the database's write lock (taking it unless `in_batch` holds it
+/// already). The limiter reads a key's state and writes it back, and the key-value store offers
+/// nothing atomic: two checks of one key at once (two devices of a user, on one instance or on
+/// several sharing a Redis store) would both read the old state, one update would be lost and
+/// more than the limit would pass. Every instance shares the database, so its write lock puts all
+/// checks in one order and the limit holds exactly. The transaction writes nothing; its `COMMIT`
+/// only releases the lock.
 pub(super) fn rate_limit_exclusively(
     services: &dyn Services,
     key: &str,
@@ -61,25 +63,14 @@ pub(super) fn rate_limit_exclusively(
     in_batch: bool,
 ) -> Result<RateDecision, String> {
     if in_batch {
-        return charge_rate(services, key, cost);
+        return services.rate_limit(key, cost);
     }
     let db = services.db();
     store::begin_batch(db).map_err(|e| format!("cannot order the rate check: {e}"))?;
-    let decision = charge_rate(services, key, cost);
-    // A failed commit rolls back, which releases the lock too.
-    store::commit_batch(db).map_err(|e| format!("cannot record the rate: {e}"))?;
+    let decision = services.rate_limit(key, cost);
+    // Nothing to lose if it fails: `commit_batch` then rolls back, which releases it too.
+    let _ = store::commit_batch(db);
     decision
-}
-
-/// Reads `key`'s state, decides, and writes the new state when the charge is allowed.
-fn charge_rate(services: &dyn Services, key: &str, cost: u32) -> Result<RateDecision, String> {
-    let db = services.db();
-    let stored = store::rate_limits::tat(db, key).map_err(|e| format!("reading the rate: {e}"))?;
-    let verdict = services.rate_limit(key, stored, cost)?;
-    if let Some(tat) = verdict.new_tat_us {
-        store::rate_limits::set_tat(db, key, tat).map_err(|e| format!("writing the rate: {e}"))?;
-    }
-    Ok(verdict.decision)
 }
 
 /// A frame that breaks the protocol: the client is told why; a frame too large ends the

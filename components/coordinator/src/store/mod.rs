@@ -18,7 +18,6 @@
 //! - `entities`: entities' latest states, and reading what changed.
 //! - `applied_events`: the idempotency keys.
 //! - [`connections`]: the per-user connection registry.
-//! - [`rate_limits`]: each rate-limit key's state.
 //! - `busy`: retrying an operation that met another connection's lock.
 
 mod applied_events;
@@ -26,7 +25,6 @@ mod apply;
 mod busy;
 pub mod connections;
 mod entities;
-pub mod rate_limits;
 mod schema;
 mod streams;
 mod transaction;
