@@ -376,7 +376,8 @@ fn execute_wal(
 }
 
 /// Whether a statement of a writing connection may end its transaction: a commit, the release of
-/// an outermost savepoint, or any statement outside a transaction but one that begins one.
+/// an outermost savepoint, or any statement outside a transaction but `BEGIN`. (A `SAVEPOINT`
+/// outside a transaction begins one too; counting it here only moves it off the worker thread.)
 fn may_commit(statement: &str, autocommit: bool) -> bool {
     let first = statement
         .trim_start()

@@ -287,7 +287,8 @@ fn writers_queue_at_the_gate_and_readers_pass() {
 
 #[test]
 fn statements_that_may_end_a_writing_transaction_are_told_apart() {
-    // Outside a transaction every statement commits itself, except one that begins a transaction.
+    // Outside a transaction every statement commits itself, except `BEGIN`; a `SAVEPOINT` there
+    // begins a transaction but is counted too (it only runs off the worker thread).
     assert!(may_commit("INSERT INTO t VALUES (1)", true));
     assert!(may_commit("  savepoint s", true));
     assert!(!may_commit("BEGIN IMMEDIATE", true));
