@@ -59,9 +59,10 @@ async fn the_shipped_files_config_puts_each_store_where_it_says() {
 }
 
 /// `deploy/runtime-config/redis.toml` with only its Redis URL pointed at this test's server: the
-/// rate limiter's state is in Redis, the database in the file.
+/// key-value store is Redis (`/health` reads it, and fails once Redis is gone), the database the
+/// file, which holds the rate limiter's state too (since issue 25; it was in key-value).
 #[tokio::test(flavor = "multi_thread")]
-async fn the_shipped_redis_config_keeps_key_value_state_in_redis() {
+async fn the_shipped_redis_config_puts_key_value_in_redis() {
     let redis = Redis::start().unwrap();
     let text = shipped("runtime-config/redis.toml");
     assert!(text.contains("url = \"redis://127.0.0.1:6379\""));
@@ -74,18 +75,32 @@ async fn the_shipped_redis_config_keeps_key_value_state_in_redis() {
         .start_with_args(&["--runtime-config-file", config.to_str().unwrap()])
         .unwrap();
     write_one(&host, "redis-user").await;
-    assert_eq!(
-        rows_of(&work_dir.path().join("state/sqlite_db.db"), "redis-user"),
-        1
-    );
-    let port = redis.url.rsplit(':').next().unwrap();
-    let keys = std::process::Command::new("redis-cli")
-        .args(["-p", port, "--raw", "KEYS", "ratelimit:*"])
-        .output()
-        .expect("redis-cli (Debian package redis-tools, installed with redis-server)");
-    let keys = String::from_utf8_lossy(&keys.stdout);
-    assert!(keys.contains("ratelimit:messages:redis-user"), "{keys}");
+    let database = work_dir.path().join("state/sqlite_db.db");
+    assert_eq!(rows_of(&database, "redis-user"), 1);
+    let rate_state: i64 = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM rate_limits WHERE key = 'messages:redis-user'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(rate_state, 1);
     assert!(!host.state_dir().join("sqlite_key_value.db").exists());
+    let health = host.get("/health");
+    assert_eq!(health.status, 200, "{}", health.body);
+    drop(redis);
+    let health = host.get("/health");
+    assert_eq!(health.status, 503, "{}", health.body);
+    let checks: serde_json::Value = serde_json::from_str(&health.body).unwrap();
+    assert!(
+        checks["checks"]["kv"]
+            .as_str()
+            .unwrap()
+            .starts_with("error"),
+        "{}",
+        health.body
+    );
 }
 
 fn refused_with(config_text: &str, manifest: &Path) -> String {

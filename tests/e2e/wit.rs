@@ -47,7 +47,7 @@ fn each_interface_has_a_package_of_its_own_and_the_worlds_use_them() {
         functions("auth"),
         ["check-configuration", "verify", "verify-broadcast"]
     );
-    assert_eq!(functions("rate-limit"), ["check"]);
+    assert_eq!(functions("rate-limit"), ["check", "decide"]);
 
     let world_interfaces = |world: &str, exports: bool| -> Vec<String> {
         let world = &resolve.worlds[resolve.packages[worlds_package].worlds[world]];

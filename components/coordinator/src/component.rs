@@ -7,7 +7,8 @@ wit_bindgen::generate!({ path: "../../wit", world: "coordinator", generate_all }
 use crate::config::Config;
 use crate::grip_sig::GripSigConfig;
 use crate::handler::{
-    Coordinator, Headers, Identity, Outcome, RateDecision, Reply, Services, WsRequest, json_reply,
+    Coordinator, Headers, Identity, Outcome, RateDecision, RateVerdict, Reply, Services, WsRequest,
+    json_reply,
 };
 use crate::sql::{Rows, Sql, SqlError, SqlValue};
 use mirubato::auth::auth;
@@ -94,11 +95,19 @@ impl Services for SpinServices {
             .map_err(|e| format!("{e:?}"))
     }
 
-    fn rate_limit(&self, key: &str, cost: u32) -> Result<RateDecision, String> {
-        rate_limit::check(key, cost)
-            .map(|d| RateDecision {
-                allowed: d.allowed,
-                retry_after_ms: d.retry_after_ms,
+    fn rate_limit(
+        &self,
+        _key: &str,
+        stored_tat_us: Option<i64>,
+        cost: u32,
+    ) -> Result<RateVerdict, String> {
+        rate_limit::decide(stored_tat_us, cost)
+            .map(|verdict| RateVerdict {
+                decision: RateDecision {
+                    allowed: verdict.decision.allowed,
+                    retry_after_ms: verdict.decision.retry_after_ms,
+                },
+                new_tat_us: verdict.new_tat_us,
             })
             .map_err(|e| format!("{e:?}"))
     }

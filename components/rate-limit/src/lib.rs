@@ -1,6 +1,8 @@
 //! `components/rate-limit`: exports `mirubato:rate-limit/rate-limit`, a generic cell rate algorithm
-//! (GCRA) per key with its one number of state — the theoretical arrival time (TAT) — kept in the
-//! `default` key-value store, because a Spin instance keeps no memory between requests.
+//! (GCRA) per key with its one number of state — the theoretical arrival time (TAT) — kept outside
+//! the instance, because a Spin instance keeps no memory between requests: by the caller (`decide`:
+//! the coordinator keeps it in its database, in the request's own transaction) or in the `default`
+//! key-value store (`check`, described below).
 //!
 //! Configuration (component variables): `rate_limit_per_minute` (1000 local, 100 staging and
 //! production) and `rate_limit_burst`, default [`gcra::DEFAULT_BURST`].

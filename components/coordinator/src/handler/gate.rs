@@ -6,7 +6,7 @@ use super::reply::EventsReply;
 use super::services::{RateDecision, Services};
 use crate::config::MAX_VIOLATIONS;
 use crate::sql::Sql;
-use crate::store;
+use crate::store::{self, StoreError};
 use protocol::client_frame::FrameError;
 use protocol::close;
 use protocol::error_code;
@@ -49,13 +49,8 @@ pub(super) fn charge(
     }
 }
 
-/// Checks a rate while holding the database's write lock (taking it unless `in_batch` holds it
-/// already). The limiter reads a key's state and writes it back, and the key-value store offers
-/// nothing atomic: two checks of one key at once (two devices of a user, on one instance or on
-/// several sharing a Redis store) would both read the old state, one update would be lost and
-/// more than the limit would pass. Every instance shares the database, so its write lock puts all
-/// checks in one order and the limit holds exactly. The transaction writes nothing; its `COMMIT`
-/// only releases the lock.
+/// Charges a rate while holding the database's write lock (taking it unless `in_batch` holds it
+/// already). In a batch the charge commits with the request's mutations, one commit for both.
 pub(super) fn rate_limit_exclusively(
     services: &dyn Services,
     key: &str,
@@ -63,14 +58,45 @@ pub(super) fn rate_limit_exclusively(
     in_batch: bool,
 ) -> Result<RateDecision, String> {
     if in_batch {
-        return services.rate_limit(key, cost);
+        return charge_rate(services, key, cost).map_err(|e| e.to_string());
     }
     let db = services.db();
     store::begin_batch(db).map_err(|e| format!("cannot order the rate check: {e}"))?;
-    let decision = services.rate_limit(key, cost);
-    // Nothing to lose if it fails: `commit_batch` then rolls back, which releases it too.
-    let _ = store::commit_batch(db);
+    let decision = charge_rate(services, key, cost).map_err(|e| e.to_string());
+    // A failed commit rolls back, which releases the lock too.
+    store::commit_batch(db).map_err(|e| format!("cannot record the rate: {e}"))?;
     decision
+}
+
+/// Why a charge was not decided.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ChargeError {
+    /// The key's state could not be read or written (a lock is worth retrying).
+    #[error("the rate's state: {0}")]
+    Storage(#[from] StoreError),
+    /// The `rate-limit` component could not decide (misconfigured, say).
+    #[error("the rate limiter: {0}")]
+    Limiter(String),
+}
+
+/// Reads `key`'s state, decides, and writes the new state when the charge is allowed; the caller
+/// holds the write lock. The state is a row of the database (`store::rate_limits`): every instance
+/// shares the database, so its write lock puts all charges of a key in one order and the limit
+/// holds exactly across instances.
+pub(super) fn charge_rate(
+    services: &dyn Services,
+    key: &str,
+    cost: u32,
+) -> Result<RateDecision, ChargeError> {
+    let db = services.db();
+    let stored = store::rate_limits::tat(db, key)?;
+    let verdict = services
+        .rate_limit(key, stored, cost)
+        .map_err(ChargeError::Limiter)?;
+    if let Some(tat) = verdict.new_tat_us {
+        store::rate_limits::set_tat(db, key, tat)?;
+    }
+    Ok(verdict.decision)
 }
 
 /// A frame that breaks the protocol: the client is told why; a frame too large ends the

@@ -3,8 +3,7 @@
 
 use super::catch_up;
 use super::connection::Connection;
-use super::gate;
-use super::registry;
+use super::registry::{self, Admission};
 use super::reply::{EventsReply, Outcome, json_reply, storage_unavailable};
 use super::request::{WsRequest, query_param};
 use super::services::{Identity, Services};
@@ -19,7 +18,7 @@ use serde_json::json;
 /// OPEN: the connection is admitted, registered and subscribed, then welcomed with what it
 /// missed.
 pub(super) fn open(services: &dyn Services, config: &Config, request: &WsRequest<'_>) -> Outcome {
-    let identity = match admit(services, config, request) {
+    let identity = match identify(services, config, request) {
         Ok(identity) => identity,
         Err(refusal) => return refusal,
     };
@@ -33,8 +32,25 @@ pub(super) fn open(services: &dyn Services, config: &Config, request: &WsRequest
         .headers
         .get("connection-id")
         .unwrap_or_else(|| services.new_epoch());
-    let evictions = match registry::register(services, user_id, &connection_id) {
-        Ok(evictions) => evictions,
+    let evictions = match registry::admit(services, user_id, &connection_id) {
+        Ok(Admission::Admitted(evictions)) => evictions,
+        Ok(Admission::RateLimited(decision)) => {
+            let refused = AppReport {
+                rate_limited: 1,
+                ..AppReport::default()
+            };
+            return json_reply(
+                429,
+                json!({"error": "Rate limit exceeded", "retryAfterMs": decision.retry_after_ms}),
+            )
+            .with_report(&refused);
+        }
+        Ok(Admission::LimiterUnavailable(why)) => {
+            return json_reply(
+                503,
+                json!({"error": format!("Rate limiter unavailable: {why}")}),
+            );
+        }
         Err(error) => return storage_unavailable(&error),
     };
     let mut reply = EventsReply::new();
@@ -77,8 +93,9 @@ pub(super) fn open(services: &dyn Services, config: &Config, request: &WsRequest
 }
 
 /// The checks before anything is stored: the query names the user and carries its valid token,
-/// the origin is allowed, and the user's connect rate has room. A refusal is the reply.
-fn admit(
+/// and the origin is allowed. A refusal is the reply. (The connect rate is charged with the
+/// registration: `registry::admit`.)
+fn identify(
     services: &dyn Services,
     config: &Config,
     request: &WsRequest<'_>,
@@ -109,24 +126,7 @@ fn admit(
     if identity.user_id != user_id {
         return Err(json_reply(403, json!({"error": "User ID mismatch"})));
     }
-    match gate::rate_limit_exclusively(services, &format!("connect:{user_id}"), 1, false) {
-        Ok(decision) if !decision.allowed => {
-            let refused = AppReport {
-                rate_limited: 1,
-                ..AppReport::default()
-            };
-            Err(json_reply(
-                429,
-                json!({"error": "Rate limit exceeded", "retryAfterMs": decision.retry_after_ms}),
-            )
-            .with_report(&refused))
-        }
-        Ok(_) => Ok(identity),
-        Err(error) => Err(json_reply(
-            503,
-            json!({"error": format!("Rate limiter unavailable: {error}")}),
-        )),
-    }
+    Ok(identity)
 }
 
 /// Sets the `user` meta that `skip-self` compares, then subscribes to the user's channel (without

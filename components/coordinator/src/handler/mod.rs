@@ -31,7 +31,7 @@ mod tests;
 
 pub use reply::{Outcome, Reply, json_reply};
 pub use request::{Headers, WsRequest};
-pub use services::{Identity, RateDecision, Services};
+pub use services::{Identity, RateDecision, RateVerdict, Services};
 
 use crate::config::Config;
 use crate::grip_sig::GripSigConfig;

@@ -3,12 +3,13 @@
 //! request for every open connection at least once per [`KEEP_ALIVE_MAX_SECONDS`]; entries not seen
 //! for three such intervals (a crashed gateway's) no longer hold a slot.
 
+use super::gate::{self, ChargeError};
 use super::reply::EventsReply;
-use super::services::Services;
+use super::services::{RateDecision, Services};
 use crate::config::{KEEP_ALIVE_MAX_SECONDS, KEEP_ALIVE_MIN_SECONDS, MAX_CONNECTIONS_PER_USER};
 use crate::sql::Sql;
-use crate::store::StoreError;
 use crate::store::connections::{self, Registration};
+use crate::store::{self, StoreError};
 use protocol::close;
 use protocol::grip::{PublishItem, connection_channel};
 
@@ -17,8 +18,39 @@ pub const STALE_AFTER_MS: i64 = 3 * KEEP_ALIVE_MAX_SECONDS as i64 * 1000;
 /// How often a live entry's `seen_at` is refreshed (a write), at most.
 const TOUCH_EVERY_MS: i64 = 3 * KEEP_ALIVE_MIN_SECONDS as i64 * 1000;
 
-/// Registers a new connection; returns the closes for the connections it evicts.
-pub(super) fn register(
+/// What a connect's admission did.
+#[derive(Debug)]
+pub(super) enum Admission {
+    /// Registered; the closes for the connections it evicted.
+    Admitted(Vec<PublishItem>),
+    /// The user's connect rate had no room: nothing was registered.
+    RateLimited(RateDecision),
+    /// The rate limiter could not decide: nothing was registered.
+    LimiterUnavailable(String),
+}
+
+/// Charges the user's connect rate and, when it has room, registers the new connection: one
+/// transaction, so the charge costs no commit of its own and a refused connect writes nothing.
+pub(super) fn admit(
+    services: &dyn Services,
+    user_id: &str,
+    connection_id: &str,
+) -> Result<Admission, StoreError> {
+    let key = format!("connect:{user_id}");
+    store::write_transaction(services.db(), "admitting a connection", || {
+        match gate::charge_rate(services, &key, 1) {
+            Ok(decision) if !decision.allowed => return Ok(Admission::RateLimited(decision)),
+            Ok(_) => {}
+            Err(ChargeError::Storage(error)) => return Err(error),
+            Err(ChargeError::Limiter(why)) => return Ok(Admission::LimiterUnavailable(why)),
+        }
+        register_within(services, user_id, connection_id).map(Admission::Admitted)
+    })
+}
+
+/// Registers a connection inside the caller's write transaction; returns the closes for the
+/// connections it evicts.
+fn register_within(
     services: &dyn Services,
     user_id: &str,
     connection_id: &str,
@@ -66,8 +98,12 @@ pub(super) fn check_registration(
             );
             Ok(())
         }
-        Ok(Registration::Unknown) => register(services, user_id, connection_id)
-            .map(|evictions| reply.publishes.extend(evictions)),
+        Ok(Registration::Unknown) => {
+            store::write_transaction(db, "registering a connection again", || {
+                register_within(services, user_id, connection_id)
+            })
+            .map(|evictions| reply.publishes.extend(evictions))
+        }
         Ok(Registration::Live { seen_at }) if now - seen_at >= TOUCH_EVERY_MS => {
             connections::touch(db, user_id, connection_id, now)
         }

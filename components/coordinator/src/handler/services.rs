@@ -17,12 +17,27 @@ pub struct RateDecision {
     pub retry_after_ms: u64,
 }
 
+/// A rate charge's outcome and the state to keep for its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateVerdict {
+    pub decision: RateDecision,
+    /// The key's new theoretical arrival time (µs), to store when allowed.
+    pub new_tat_us: Option<i64>,
+}
+
 /// Everything the coordinator needs from its host.
 pub trait Services {
     fn db(&self) -> &dyn Sql;
     fn verify_user(&self, token: &str) -> Result<Identity, String>;
     fn verify_broadcast(&self, token: &str) -> Result<(), String>;
-    fn rate_limit(&self, key: &str, cost: u32) -> Result<RateDecision, String>;
+    /// Charges `cost` against `key`, whose state (`stored_tat_us`) the coordinator keeps in its
+    /// database.
+    fn rate_limit(
+        &self,
+        key: &str,
+        stored_tat_us: Option<i64>,
+        cost: u32,
+    ) -> Result<RateVerdict, String>;
     fn now_ms(&self) -> i64;
     /// A fresh, unguessable name (a new stream's epoch, a connection id when the gateway gave
     /// none).

@@ -87,7 +87,12 @@ impl Services for Fake {
     fn verify_broadcast(&self, _: &str) -> Result<(), String> {
         Err("not in this test".into())
     }
-    fn rate_limit(&self, key: &str, cost: u32) -> Result<RateDecision, String> {
+    fn rate_limit(
+        &self,
+        key: &str,
+        _stored: Option<i64>,
+        cost: u32,
+    ) -> Result<RateVerdict, String> {
         // Another writer gets the lock: so would another instance's check of the same key.
         if self
             .probe
@@ -101,9 +106,12 @@ impl Services for Fake {
         if allowed {
             self.budget.set(self.budget.get() - cost);
         }
-        Ok(RateDecision {
-            allowed,
-            retry_after_ms: if allowed { 0 } else { 1_000 },
+        Ok(RateVerdict {
+            decision: RateDecision {
+                allowed,
+                retry_after_ms: if allowed { 0 } else { 1_000 },
+            },
+            new_tat_us: allowed.then(|| self.now.get() * 1_000),
         })
     }
     fn now_ms(&self) -> i64 {
@@ -596,6 +604,59 @@ fn three_mutations_in_one_request_are_one_commit() {
     );
     assert_eq!(parsed(&outcome).len(), 3);
     assert_eq!(setup.fake.commits.get() - before, 1);
+}
+
+/// A rate charge's state is kept in the database and written in the request's own transaction
+/// (before, it was a key-value write of its own: on Spin a second commit per request). A request of
+/// three mutations is one commit with its three charges stored; a refused charge stores nothing; a
+/// charge outside a batch (a `PING`) commits by itself.
+#[test]
+fn rate_charges_are_stored_in_the_requests_own_transaction() {
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
+    open(&coordinator, "c1");
+    let stored = || store::rate_limits::tat(fake.db(), "messages:alice").unwrap();
+    assert_eq!(stored(), None);
+    let before = fake.commits.get();
+    frames(
+        &coordinator,
+        &[entry_created("a"), entry_created("b"), entry_created("c")],
+    );
+    assert_eq!(fake.commits.get() - before, 1);
+    assert_eq!(stored(), Some(fake.now.get() * 1_000));
+    fake.now.set(fake.now.get() + 7);
+    let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
+    frame(&coordinator, &format!(r#"{{"type":"PING",{ts}}}"#));
+    assert_eq!(stored(), Some(fake.now.get() * 1_000));
+    let charged = stored();
+    fake.now.set(fake.now.get() + 7);
+    fake.budget.set(0);
+    frame(&coordinator, &format!(r#"{{"type":"PING",{ts}}}"#));
+    assert_eq!(stored(), charged, "a refused charge changed the state");
+}
+
+/// A connect's charge commits with its registration: one write commit (beside the replay's read
+/// transaction), the connect key's state stored and the connection registered. A refused connect registers nobody and leaves the state as it
+/// was.
+#[test]
+fn a_connects_charge_and_registration_are_one_commit() {
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
+    let stored = || store::rate_limits::tat(fake.db(), "connect:alice").unwrap();
+    store_entries(fake, 1);
+    let before = fake.commits.get();
+    assert_eq!(open(&coordinator, "c1").reply.status, 200);
+    assert_eq!(fake.commits.get() - before, 2, "registration and replay");
+    assert_eq!(stored(), Some(fake.now.get() * 1_000));
+    let charged = stored();
+    fake.now.set(fake.now.get() + 7);
+    fake.budget.set(0);
+    assert_eq!(open(&coordinator, "c2").reply.status, 429);
+    assert_eq!(stored(), charged, "a refused connect changed the state");
+    assert_eq!(
+        store::connections::list(fake.db(), "alice").unwrap(),
+        ["c1"]
+    );
 }
 
 /// Every rate check, on connect, for one frame, within a batch and for a catch-up, runs under the

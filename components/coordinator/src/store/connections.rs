@@ -1,10 +1,10 @@
 //! The connection registry: which connections each user holds, for the per-user cap. Registering
-//! is one `BEGIN IMMEDIATE` transaction (forget expired entries, add, evict the oldest beyond the
-//! cap), so any burst of concurrent connects leaves exactly the cap registered. An evicted entry
+//! happens inside a `BEGIN IMMEDIATE` transaction (forget expired entries, add, evict the oldest
+//! beyond the cap), so any burst of concurrent connects leaves exactly the cap registered. An evicted entry
 //! stays, marked, until it expires: the close published for it can miss a connection whose own
 //! handshake is still in flight, and its next request then learns it was evicted.
 
-use super::transaction::{in_transaction, run};
+use super::transaction::run;
 use super::{Result, busy};
 use crate::sql::{Sql, SqlValue};
 
@@ -21,7 +21,8 @@ pub enum Registration {
 
 /// Registers `connection` for `user` at `now_ms`, forgetting entries not seen since
 /// `expired_before_ms` (a crashed gateway's), and returns the connections evicted to keep at most
-/// `cap`: the oldest opened first.
+/// `cap`: the oldest opened first. Runs inside the caller's write transaction
+/// ([`write_transaction`](super::write_transaction)), which may charge the connect rate first.
 pub fn register(
     db: &dyn Sql,
     user: &str,
@@ -30,39 +31,35 @@ pub fn register(
     expired_before_ms: i64,
     cap: usize,
 ) -> Result<Vec<String>> {
-    busy::retry("registering a connection", busy::BUDGET, || {
-        in_transaction(db, || {
-            run(
-                db,
-                "DELETE FROM connections WHERE user_id = ? AND seen_at < ?",
-                &[user.into(), expired_before_ms.into()],
-            )?;
-            run(
-                db,
-                "INSERT INTO connections (user_id, connection_id, opened_at, seen_at) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (user_id, connection_id) DO UPDATE SET seen_at = excluded.seen_at",
-                &[user.into(), connection.into(), now_ms.into(), now_ms.into()],
-            )?;
-            let rows = run(
-                db,
-                "SELECT connection_id FROM connections WHERE user_id = ? AND evicted_at IS NULL
-                 ORDER BY opened_at DESC, rowid DESC LIMIT -1 OFFSET ?",
-                &[user.into(), (cap as i64).into()],
-            )?;
-            let evicted: Vec<String> = rows
-                .iter()
-                .filter_map(|row| row.first()?.as_str().map(str::to_string))
-                .collect();
-            for id in &evicted {
-                run(
-                    db,
-                    "UPDATE connections SET evicted_at = ? WHERE user_id = ? AND connection_id = ?",
-                    &[now_ms.into(), user.into(), id.as_str().into()],
-                )?;
-            }
-            Ok(evicted)
-        })
-    })
+    run(
+        db,
+        "DELETE FROM connections WHERE user_id = ? AND seen_at < ?",
+        &[user.into(), expired_before_ms.into()],
+    )?;
+    run(
+        db,
+        "INSERT INTO connections (user_id, connection_id, opened_at, seen_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (user_id, connection_id) DO UPDATE SET seen_at = excluded.seen_at",
+        &[user.into(), connection.into(), now_ms.into(), now_ms.into()],
+    )?;
+    let rows = run(
+        db,
+        "SELECT connection_id FROM connections WHERE user_id = ? AND evicted_at IS NULL
+         ORDER BY opened_at DESC, rowid DESC LIMIT -1 OFFSET ?",
+        &[user.into(), (cap as i64).into()],
+    )?;
+    let evicted: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.first()?.as_str().map(str::to_string))
+        .collect();
+    for id in &evicted {
+        run(
+            db,
+            "UPDATE connections SET evicted_at = ? WHERE user_id = ? AND connection_id = ?",
+            &[now_ms.into(), user.into(), id.as_str().into()],
+        )?;
+    }
+    Ok(evicted)
 }
 
 /// Whether `connection` holds a slot.

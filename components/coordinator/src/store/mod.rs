@@ -18,6 +18,7 @@
 //! - `entities`: entities' latest states, and reading what changed.
 //! - `applied_events`: the idempotency keys.
 //! - [`connections`]: the per-user connection registry.
+//! - [`rate_limits`]: each rate-limit key's state.
 //! - `busy`: retrying an operation that met another connection's lock.
 
 mod applied_events;
@@ -25,6 +26,7 @@ mod apply;
 mod busy;
 pub mod connections;
 mod entities;
+pub mod rate_limits;
 mod schema;
 mod streams;
 mod transaction;
@@ -34,7 +36,7 @@ pub use apply::{apply, apply_in_batch};
 pub use entities::changes_since;
 pub use schema::migrate;
 pub use streams::{ensure_stream, stream};
-pub use transaction::{begin_batch, commit_batch};
+pub use transaction::{begin_batch, commit_batch, write_transaction};
 
 use crate::sql::SqlError;
 use protocol::entity::EntityType;

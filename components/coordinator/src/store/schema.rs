@@ -46,6 +46,14 @@ pub(super) const MIGRATIONS: &[&[&str]] = &[
         evicted_at INTEGER,
         PRIMARY KEY (user_id, connection_id))",
     ],
+    &[
+        // Rate-limit state (a GCRA theoretical arrival time per key, µs), moved here from
+        // key-value so that a charge commits with the request's mutations: one commit, not two.
+        // State left in key-value by older versions is not carried over: each key starts full.
+        "CREATE TABLE IF NOT EXISTS rate_limits (
+        key TEXT PRIMARY KEY,
+        tat_us INTEGER NOT NULL) WITHOUT ROWID",
+    ],
 ];
 
 /// Applies every pending migration, after switching the database to WAL. Safe to call on every

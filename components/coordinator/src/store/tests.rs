@@ -502,9 +502,7 @@ fn concurrent_registrations_leave_exactly_the_cap() {
                     let mut evicted = Vec::new();
                     for n in 0..5 {
                         let id = format!("c{worker}-{n}");
-                        evicted.extend(
-                            connections::register(&db, "alice", &id, 1_000, 0, 10).unwrap(),
-                        );
+                        evicted.extend(register(&db, "alice", &id, 1_000, 0, 10).unwrap());
                     }
                     evicted
                 })
@@ -526,17 +524,14 @@ fn concurrent_registrations_leave_exactly_the_cap() {
 fn the_registry_forgets_stale_entries_and_evicts_the_oldest_opened() {
     let (_dir, db) = fresh();
     for n in 0..3 {
-        connections::register(&db, "alice", &format!("c{n}"), 1_000 + n, 0, 3).unwrap();
+        register(&db, "alice", &format!("c{n}"), 1_000 + n, 0, 3).unwrap();
     }
     // A touch keeps c0 alive but does not make it younger: it is still the first to go.
     connections::touch(&db, "alice", "c0", 5_000).unwrap();
-    assert_eq!(
-        connections::register(&db, "alice", "c3", 5_000, 0, 3).unwrap(),
-        ["c0"]
-    );
+    assert_eq!(register(&db, "alice", "c3", 5_000, 0, 3).unwrap(), ["c0"]);
     // c1 and c2 were last seen at 1001 and 1002: expired by 2000, so nobody is evicted.
     assert!(
-        connections::register(&db, "alice", "c4", 6_000, 2_000, 3)
+        register(&db, "alice", "c4", 6_000, 2_000, 3)
             .unwrap()
             .is_empty()
     );
@@ -671,4 +666,18 @@ fn the_interfaces_other_errors_keep_their_variant() {
         classified("database is locked").to_string(),
         "storage failed: database is locked"
     );
+}
+
+/// Registers in a write transaction of its own, as the coordinator does.
+fn register(
+    db: &dyn crate::sql::Sql,
+    user: &str,
+    connection: &str,
+    now_ms: i64,
+    expired_before_ms: i64,
+    cap: usize,
+) -> Result<Vec<String>> {
+    super::write_transaction(db, "registering", || {
+        connections::register(db, user, connection, now_ms, expired_before_ms, cap)
+    })
 }

@@ -27,6 +27,16 @@ pub(super) fn in_transaction<T>(db: &dyn Sql, body: impl FnOnce() -> Result<T>) 
     }
 }
 
+/// Runs `body` in its own write transaction, all of it again while another connection holds the
+/// lock (for at most [`busy::BUDGET`]); `what` names it in the log line of a final failure.
+pub fn write_transaction<T>(
+    db: &dyn Sql,
+    what: &str,
+    mut body: impl FnMut() -> Result<T>,
+) -> Result<T> {
+    busy::retry(what, busy::BUDGET, || in_transaction(db, &mut body))
+}
+
 /// Runs `body` inside a savepoint of the open transaction: its writes are undone on error, the
 /// transaction's others kept.
 pub(super) fn in_savepoint<T>(db: &dyn Sql, body: impl FnOnce() -> Result<T>) -> Result<T> {
