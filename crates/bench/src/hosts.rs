@@ -39,7 +39,12 @@ impl Target {
         let config = HostConfig::new(app_manifest())
             .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
             .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000");
-        let config = match self {
+        self.configure(config).start()
+    }
+
+    /// `config` on this target's host. Spin runs behind Pushpin unless `config` is changed after.
+    pub fn configure(&self, config: HostConfig) -> HostConfig {
+        match self {
             Target::SyncHost { through_pushpin } => {
                 // Whatever E2E_HOST / E2E_GATEWAY say: this target is sync-host as named.
                 let mut config = config.through_pushpin(*through_pushpin);
@@ -47,8 +52,7 @@ impl Target {
                 config
             }
             Target::Spin { path, .. } => config.on_spin(path),
-        };
-        config.start()
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 
 mod baseline;
 mod catch_up;
+mod host_floor;
 mod hosts;
 mod idle;
 mod instantiate;

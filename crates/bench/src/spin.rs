@@ -2,8 +2,9 @@
 //! sync-host `--no-gateway`, each behind its own Pushpin configured from `deploy/pushpin/`, in one
 //! run: relay latency at each of `--rates` (default 500,1000 mutations/s; `--users`, `--devices`,
 //! `--seconds` as for `relay`), throughput (`--users`, `--window`, `--throughput-seconds`, default
-//! 20) and catch-up (`--changes`, default 5,000, and `--rounds`); `--rates ""`,
-//! `--throughput-seconds 0` or `--changes 0` leaves that part out. Each part prints both hosts'
+//! 20), catch-up (`--changes`, default 5,000, and `--rounds`) and each host's own floor per request
+//! (`host_floor`, `--floor-seconds`, default 10); `--rates ""`, `--throughput-seconds 0`,
+//! `--changes 0` or `--floor-seconds 0` leaves that part out. Each part prints both hosts'
 //! figures beside the same-run baseline the `relay`, `throughput` and `catch-up` scenarios use,
 //! then Spin/sync-host. Every measurement starts a fresh host; sync-host runs first. The Spin
 //! binary: `--spin PATH`, else `$E2E_SPIN_BINS` (its 4.0.2, else its first), else `spin` on
@@ -11,7 +12,9 @@
 
 use crate::hosts::{Delta, Target, find_spin};
 use crate::stats::{ms, ratio};
-use crate::{Options, baseline, catch_up, pushpin_installed, relay, relay_options, throughput};
+use crate::{
+    Options, baseline, catch_up, host_floor, pushpin_installed, relay, relay_options, throughput,
+};
 use std::future::Future;
 
 pub async fn compare(options: &Options) -> anyhow::Result<()> {
@@ -63,7 +66,43 @@ pub async fn compare(options: &Options) -> anyhow::Result<()> {
     if changes > 0 {
         compare_catch_up(changes, rounds, &hosts).await;
     }
+    let floor_seconds: f64 = options.get("floor-seconds", 10.0)?;
+    if floor_seconds > 0.0 {
+        compare_floor(floor_seconds, &hosts).await;
+    }
     Ok(())
+}
+
+/// Each host's cost per request before the app, sync-host then Spin.
+async fn compare_floor(seconds: f64, hosts: &[Target; 2]) {
+    println!(
+        "### host floor: the fixture probe component, one client awaiting each response straight to the host (no Pushpin), {seconds} s per route"
+    );
+    let run = |target: &Target| {
+        let target = target.clone();
+        isolated(target.label(), async move {
+            tokio::task::spawn_blocking(move || host_floor::measure(&target, seconds)).await?
+        })
+    };
+    let ours = run(&hosts[0]).await;
+    let theirs = run(&hosts[1]).await;
+    if let (Some(ours), Some(theirs)) = (ours, theirs) {
+        for (route, ours, theirs) in [
+            ("a component touching no interface", &ours[0], &theirs[0]),
+            ("SQLite SELECT 1", &ours[1], &theirs[1]),
+            ("one SQLite INSERT (a commit)", &ours[2], &theirs[2]),
+        ] {
+            println!(
+                "Spin/sync-host, floor, {route} per request (Spin / sync-host = ratio): {:.0}/s / {:.0}/s = ×{:.2} | host CPU per request {} | KiB written to storage per request {:.2} / {:.2}",
+                theirs.per_second,
+                ours.per_second,
+                ratio(theirs.per_second, ours.per_second),
+                versus_ms(theirs.host_cpu_ms_per_request, ours.host_cpu_ms_per_request),
+                theirs.written_kib_per_request,
+                ours.written_kib_per_request,
+            );
+        }
+    }
 }
 
 /// Relay latency at each rate, sync-host then Spin, beside the native broadcast floor.

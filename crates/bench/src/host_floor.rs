@@ -1,0 +1,83 @@
+//! Part of scenario `spin`: what a request costs each host before the app does anything, so that
+//! what Spin costs the app can be told from what the app costs itself. The fixture `probe`
+//! component (tests/fixtures/spin.toml) on each host, one client awaiting each response over one
+//! kept-alive HTTP connection straight to the host (no Pushpin), for `seconds` per route:
+//!
+//! - `route-echo`, which touches no host interface: the host's floor per request (routing,
+//!   instantiation, the response);
+//! - `SELECT 1` on the `default` database: that floor plus opening the database (on Spin, a
+//!   connection per request), through the SQLite interface the coordinator uses;
+//! - one `INSERT` there: that plus a durable commit.
+
+use crate::hosts::{Snapshot, Target};
+use e2e::{Host, HostConfig, fixture_manifest};
+use std::time::{Duration, Instant};
+
+/// One route's figures on one host.
+pub struct Floor {
+    pub per_second: f64,
+    pub host_cpu_ms_per_request: f64,
+    pub written_kib_per_request: f64,
+}
+
+/// The three routes on `target`, on a fresh host.
+pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 3]> {
+    let host = target
+        .configure(HostConfig::new(fixture_manifest()))
+        .through_pushpin(false)
+        .start_with_args(&["--no-gateway"])?;
+    let agent = Host::agent();
+    let post = |statement: &str| -> anyhow::Result<()> {
+        let mut response = agent
+            .post(format!("{}/probe/sql/default", host.url))
+            .send(statement)?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "{statement}: {} {}",
+            response.status(),
+            response.body_mut().read_to_string().unwrap_or_default()
+        );
+        Ok(())
+    };
+    // The coordinator's database is in WAL mode (it switches it on its first request).
+    post("PRAGMA journal_mode = WAL")?;
+    post("CREATE TABLE IF NOT EXISTS floor (n INTEGER)")?;
+    let floor = run(&host, seconds, |_| {
+        let mut response = agent.get(format!("{}/routes/floor", host.url)).call()?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "route-echo: {}",
+            response.status()
+        );
+        response.body_mut().read_to_string()?;
+        Ok(())
+    })?;
+    let read = run(&host, seconds, |_| post("SELECT 1"))?;
+    let write = run(&host, seconds, |n| {
+        post(&format!("INSERT INTO floor (n) VALUES ({n})"))
+    })?;
+    Ok([floor, read, write])
+}
+
+/// Sends `request` one after the other for `seconds`.
+fn run(
+    host: &Host,
+    seconds: f64,
+    mut request: impl FnMut(u64) -> anyhow::Result<()>,
+) -> anyhow::Result<Floor> {
+    let before = Snapshot::take(host);
+    let started = Instant::now();
+    let mut answered = 0u64;
+    while started.elapsed() < Duration::from_secs_f64(seconds) {
+        request(answered)?;
+        answered += 1;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let used = Snapshot::take(host).since(&before, host);
+    let answered = answered.max(1) as f64;
+    Ok(Floor {
+        per_second: answered / elapsed,
+        host_cpu_ms_per_request: used.host_cpu.as_secs_f64() * 1000.0 / answered,
+        written_kib_per_request: used.host_write_bytes as f64 / 1024.0 / answered,
+    })
+}
