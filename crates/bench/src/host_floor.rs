@@ -1,17 +1,26 @@
 //! Part of scenario `spin`: what a request costs each host before the app does anything, so that
-//! what Spin costs the app can be told from what the app costs itself. The fixture `probe`
-//! component (tests/fixtures/spin.toml) on each host, one client awaiting each response over one
-//! kept-alive HTTP connection straight to the host (no Pushpin), for `seconds` per route:
+//! what Spin costs the app can be told from what the app costs itself. One client awaiting each
+//! response over one kept-alive HTTP connection straight to the host (no Pushpin), for `seconds`
+//! per route. The fixture components (tests/fixtures/spin.toml):
 //!
 //! - `route-echo`, which touches no host interface: the host's floor per request (routing,
 //!   instantiation, the response);
 //! - `SELECT 1` on the `default` database: that floor plus opening the database (on Spin, a
 //!   connection per request), through the SQLite interface the coordinator uses;
-//! - one `INSERT` there: that plus a durable commit.
+//! - one `INSERT` there: that plus a durable commit;
+//! - `SELECT 1` run [`STATEMENTS`] times on one connection: with the single `SELECT 1`, what one
+//!   more statement costs (the coordinator runs about fifteen per mutation).
+//!
+//! And the app (spin.toml): `/sync/ws` with a body that is not WebSocket events, refused with 400
+//! before any host interface is called — the coordinator and the components composed into it
+//! instantiated, for nothing.
 
 use crate::hosts::{Snapshot, Target};
-use e2e::{Host, HostConfig, fixture_manifest};
+use e2e::{Host, HostConfig, app_manifest, fixture_manifest};
 use std::time::{Duration, Instant};
+
+/// Statements per request in the last route.
+pub const STATEMENTS: u32 = 20;
 
 /// One route's figures on one host.
 pub struct Floor {
@@ -20,16 +29,19 @@ pub struct Floor {
     pub written_kib_per_request: f64,
 }
 
-/// The three routes on `target`, on a fresh host.
-pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 3]> {
-    let host = target
-        .configure(HostConfig::new(fixture_manifest()))
-        .through_pushpin(false)
-        .start_with_args(&["--no-gateway"])?;
+/// The five routes on `target`, on fresh hosts.
+pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 5]> {
+    let start = |manifest| {
+        target
+            .configure(HostConfig::new(manifest))
+            .through_pushpin(false)
+            .start_with_args(&["--no-gateway"])
+    };
+    let host = start(fixture_manifest())?;
     let agent = Host::agent();
-    let post = |statement: &str| -> anyhow::Result<()> {
+    let post_times = |statement: &str, times: u32| -> anyhow::Result<()> {
         let mut response = agent
-            .post(format!("{}/probe/sql/default", host.url))
+            .post(format!("{}/probe/sql-times/default?{times}", host.url))
             .send(statement)?;
         anyhow::ensure!(
             response.status() == 200,
@@ -39,6 +51,7 @@ pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 3]> {
         );
         Ok(())
     };
+    let post = |statement: &str| post_times(statement, 1);
     // The coordinator's database is in WAL mode (it switches it on its first request).
     post("PRAGMA journal_mode = WAL")?;
     post("CREATE TABLE IF NOT EXISTS floor (n INTEGER)")?;
@@ -56,7 +69,19 @@ pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 3]> {
     let write = run(&host, seconds, |n| {
         post(&format!("INSERT INTO floor (n) VALUES ({n})"))
     })?;
-    Ok([floor, read, write])
+    let statements = run(&host, seconds, |_| post_times("SELECT 1", STATEMENTS))?;
+    drop(host);
+    let app = start(app_manifest())?;
+    let refused = run(&app, seconds, |_| {
+        let mut response = agent
+            .post(format!("{}/sync/ws", app.url))
+            .header("content-type", "application/websocket-events")
+            .send("not websocket events")?;
+        anyhow::ensure!(response.status() == 400, "/sync/ws: {}", response.status());
+        response.body_mut().read_to_string()?;
+        Ok(())
+    })?;
+    Ok([floor, read, write, statements, refused])
 }
 
 /// Sends `request` one after the other for `seconds`.

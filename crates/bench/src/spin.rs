@@ -87,10 +87,20 @@ async fn compare_floor(seconds: f64, hosts: &[Target; 2]) {
     let ours = run(&hosts[0]).await;
     let theirs = run(&hosts[1]).await;
     if let (Some(ours), Some(theirs)) = (ours, theirs) {
+        let statements = format!(
+            "SQLite SELECT 1 ×{} on one connection",
+            host_floor::STATEMENTS
+        );
         for (route, ours, theirs) in [
             ("a component touching no interface", &ours[0], &theirs[0]),
             ("SQLite SELECT 1", &ours[1], &theirs[1]),
             ("one SQLite INSERT (a commit)", &ours[2], &theirs[2]),
+            (statements.as_str(), &ours[3], &theirs[3]),
+            (
+                "the app's /sync/ws refusing a body (400)",
+                &ours[4],
+                &theirs[4],
+            ),
         ] {
             println!(
                 "Spin/sync-host, floor, {route} per request (Spin / sync-host = ratio): {:.0}/s / {:.0}/s = ×{:.2} | host CPU per request {} | KiB written to storage per request {:.2} / {:.2}",

@@ -4,6 +4,8 @@
 //! Routes, below whatever route prefix the manifest mounts it on:
 //! - `GET|PUT|DELETE …/kv/<store>/<key>`: key-value (body = value).
 //! - `POST …/sql/<database>`: runs the body as one statement; rows as JSON arrays.
+//! - `POST …/sql-times/<database>?<n>`: runs the body `n` times on one connection; the last rows
+//!   (the bench's measure of one statement's cost on a host).
 //! - `GET …/var/<name>`: a component variable.
 //! - `GET …/outbound?url=<url>`: outbound HTTP GET; the upstream status and body.
 //! - `GET …/slow?<ms>`: answers after `ms` milliseconds, having first set key `slow-started`.
@@ -22,7 +24,11 @@ async fn handle(req: Request) -> Response {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').skip(1).collect();
     let result = match (req.method(), segments.as_slice()) {
         (method, ["kv", store, key]) => key_value_route(method, store, key, req.body()),
-        (Method::Post, ["sql", database]) => sql_route(database, req.body()),
+        (Method::Post, ["sql", database]) => sql_route(database, req.body(), 1),
+        (Method::Post, ["sql-times", database]) => match req.query().parse() {
+            Ok(times) => sql_route(database, req.body(), times),
+            Err(_) => Err("the query must be a count of runs".into()),
+        },
         (Method::Get, ["var", name]) => variables::get(name).map_err(|e| format!("{e:?}")),
         (Method::Get, ["outbound"]) => outbound_route(req.query()).await,
         (Method::Get, ["slow"]) => slow_route(req.query()),
@@ -53,12 +59,17 @@ fn key_value_route(method: &Method, label: &str, key: &str, body: &[u8]) -> Resu
     }
 }
 
-fn sql_route(label: &str, body: &[u8]) -> Result<String, String> {
+fn sql_route(label: &str, body: &[u8], times: u32) -> Result<String, String> {
     let connection = sqlite::Connection::open(label).map_err(|e| format!("{e:?}"))?;
     let statement = std::str::from_utf8(body).map_err(|e| e.to_string())?;
-    let result = connection
+    let mut result = connection
         .execute(statement, &[])
         .map_err(|e| format!("{e:?}"))?;
+    for _ in 1..times {
+        result = connection
+            .execute(statement, &[])
+            .map_err(|e| format!("{e:?}"))?;
+    }
     let rows: Vec<Value> = result
         .rows
         .iter()
