@@ -9,7 +9,9 @@
 //!   connection per request), through the SQLite interface the coordinator uses;
 //! - one `INSERT` there: that plus a durable commit;
 //! - `SELECT 1` run [`STATEMENTS`] times on one connection: with the single `SELECT 1`, what one
-//!   more statement costs (the coordinator runs about fifteen per mutation).
+//!   more statement costs (the coordinator runs about fifteen per mutation);
+//! - an outbound HTTP GET from the probe to the first route on the same host: with two of the
+//!   first route, what a request out costs (the coordinator's publish is one).
 //!
 //! And the app (spin.toml): `/sync/ws` with a body that is not WebSocket events, refused with 400
 //! before any host interface is called — the coordinator and the components composed into it
@@ -29,8 +31,8 @@ pub struct Floor {
     pub written_kib_per_request: f64,
 }
 
-/// The five routes on `target`, on fresh hosts.
-pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 5]> {
+/// The six routes on `target`, on fresh hosts.
+pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 6]> {
     let start = |manifest| {
         target
             .configure(HostConfig::new(manifest))
@@ -70,6 +72,21 @@ pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 5]> {
         post(&format!("INSERT INTO floor (n) VALUES ({n})"))
     })?;
     let statements = run(&host, seconds, |_| post_times("SELECT 1", STATEMENTS))?;
+    let outbound = run(&host, seconds, |_| {
+        let mut response = agent
+            .get(format!(
+                "{}/probe/outbound?url={}/routes/floor",
+                host.url, host.url
+            ))
+            .call()?;
+        let body = response.body_mut().read_to_string()?;
+        anyhow::ensure!(
+            response.status() == 200 && body.starts_with("200 "),
+            "outbound: {} {body}",
+            response.status()
+        );
+        Ok(())
+    })?;
     drop(host);
     let app = start(app_manifest())?;
     let refused = run(&app, seconds, |_| {
@@ -81,7 +98,7 @@ pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 5]> {
         response.body_mut().read_to_string()?;
         Ok(())
     })?;
-    Ok([floor, read, write, statements, refused])
+    Ok([floor, read, write, statements, outbound, refused])
 }
 
 /// Sends `request` one after the other for `seconds`.

@@ -96,10 +96,11 @@ async fn compare_floor(seconds: f64, hosts: &[Target; 2]) {
             ("SQLite SELECT 1", &ours[1], &theirs[1]),
             ("one SQLite INSERT (a commit)", &ours[2], &theirs[2]),
             (statements.as_str(), &ours[3], &theirs[3]),
+            ("an outbound GET to the first route", &ours[4], &theirs[4]),
             (
                 "the app's /sync/ws refusing a body (400)",
-                &ours[4],
-                &theirs[4],
+                &ours[5],
+                &theirs[5],
             ),
         ] {
             println!(
