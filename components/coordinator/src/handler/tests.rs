@@ -636,8 +636,8 @@ fn rate_charges_are_stored_in_the_requests_own_transaction() {
 }
 
 /// A connect's charge commits with its registration: one write commit (beside the replay's read
-/// transaction), the connect key's state stored and the connection registered. A refused connect registers nobody and leaves the state as it
-/// was.
+/// transaction), the connect key's state stored and the connection registered. A refused connect
+/// registers nobody and leaves the state as it was.
 #[test]
 fn a_connects_charge_and_registration_are_one_commit() {
     let setup = Setup::new();

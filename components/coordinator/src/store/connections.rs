@@ -1,8 +1,8 @@
 //! The connection registry: which connections each user holds, for the per-user cap. Registering
 //! happens inside a `BEGIN IMMEDIATE` transaction (forget expired entries, add, evict the oldest
-//! beyond the cap), so any burst of concurrent connects leaves exactly the cap registered. An evicted entry
-//! stays, marked, until it expires: the close published for it can miss a connection whose own
-//! handshake is still in flight, and its next request then learns it was evicted.
+//! beyond the cap), so any burst of concurrent connects leaves exactly the cap registered. An
+//! evicted entry stays, marked, until it expires: the close published for it can miss a connection
+//! whose own handshake is still in flight, and its next request then learns it was evicted.
 
 use super::transaction::run;
 use super::{Result, busy};
