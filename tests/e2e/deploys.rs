@@ -3,6 +3,7 @@
 //! new build, reloaded to a broken one, or the host is stopped (`SIGTERM`) and drains.
 
 use e2e::device::Ended;
+use e2e::shared_database::SharedDatabase;
 use e2e::steady_writers::{SteadyWriters, UNLIMITED, WriterReport, longest_gap_since, lost_acks};
 use e2e::{Host, HostConfig, compile_ahead, workspace_root};
 use std::path::PathBuf;
@@ -173,7 +174,7 @@ async fn a_reload_to_a_new_build_closes_no_socket_and_loses_no_acked_mutation() 
         longest_gap_since(&reports, signalled),
     );
     assert_eq!(closed(&reports), Vec::<String>::new(), "sockets closed");
-    let database = host.state_dir().join("sqlite_db.db");
+    let database = SharedDatabase::File(host.state_dir().join("sqlite_db.db"));
     assert_eq!(lost_acks(&database, &reports), Vec::<String>::new());
     assert!(
         answered < NEW_VERSION_WITHIN,
@@ -218,7 +219,7 @@ async fn a_reload_to_a_broken_app_is_refused_and_the_running_one_keeps_serving()
     assert_eq!(health_version(&host), built);
     assert_eq!(reloads(&host, "applied"), 0.0);
     assert_eq!(closed(&reports), Vec::<String>::new(), "sockets closed");
-    let database = host.state_dir().join("sqlite_db.db");
+    let database = SharedDatabase::File(host.state_dir().join("sqlite_db.db"));
     assert_eq!(lost_acks(&database, &reports), Vec::<String>::new());
 }
 
@@ -233,7 +234,7 @@ async fn sigterm_closes_every_socket_with_1012_over_the_window_and_loses_no_acke
     let signalled = Instant::now();
     host.signal("TERM");
     let reports = writers.finished().await;
-    let database = host.state_dir().join("sqlite_db.db");
+    let database = SharedDatabase::File(host.state_dir().join("sqlite_db.db"));
     let status = host.wait();
 
     assert!(status.success(), "sync-host exited with {status}");

@@ -1,5 +1,6 @@
-//! Several `sync-host --no-gateway` instances sharing one Redis key-value store and one SQLite file
-//! (a runtime config), behind real Pushpin: relays cross instances, seqs stay dense and in commit
+//! Several `sync-host --no-gateway` instances sharing one Redis key-value store and one database
+//! (a runtime config) — a SQLite file, or in the `…_over_libsql` tests a real libSQL server
+//! (`sqld`), which instances that share no disk use — behind real Pushpin: relays cross instances, seqs stay dense and in commit
 //! order, the rate limit and the connection cap are shared, and a killed instance loses no
 //! acknowledged mutation while its devices carry on through the others.
 //!
@@ -8,7 +9,7 @@
 //! uses: with two Pushpins listing the instances in opposite orders, a device on each is served by
 //! a different instance.
 
-use e2e::cluster::{Cluster, Stop};
+use e2e::cluster::{Cluster, Stop, Storage};
 use e2e::device::{Device, timestamp};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,25 +50,24 @@ async fn write_window(device: &mut Device, ids: &[String]) -> Result<Vec<(String
     Ok(acks)
 }
 
-/// Every seq of `user` in the shared file, in commit (row) order.
+/// Every seq of `user` in the shared database, in commit (row) order.
 fn stored_seqs(cluster: &Cluster, user: &str) -> Vec<u64> {
-    let db = rusqlite::Connection::open(&cluster.database).unwrap();
-    db.prepare("SELECT seq FROM applied_events WHERE user_id = ?1 ORDER BY rowid")
-        .unwrap()
-        .query_map([user], |row| row.get::<_, i64>(0).map(|seq| seq as u64))
-        .unwrap()
-        .map(Result::unwrap)
+    (cluster.database)
+        .integers(
+            "SELECT seq FROM applied_events WHERE user_id = ?1 ORDER BY rowid",
+            &[user],
+        )
+        .into_iter()
+        .map(|seq| seq as u64)
         .collect()
 }
 
 fn stored_seq_of(cluster: &Cluster, user: &str, id: &str) -> Option<u64> {
-    let db = rusqlite::Connection::open(&cluster.database).unwrap();
-    db.query_row(
+    let seqs = cluster.database.integers(
         "SELECT seq FROM applied_events WHERE user_id = ?1 AND event_id = ?2",
-        [user, &format!("evt-{id}")],
-        |row| row.get::<_, i64>(0).map(|seq| seq as u64),
-    )
-    .ok()
+        &[user, &format!("evt-{id}")],
+    );
+    seqs.first().map(|&seq| seq as u64)
 }
 
 /// Reads until the relay of entry `id` arrives; returns its seq.
@@ -84,9 +84,18 @@ async fn relay_of(device: &mut Device, id: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn relays_cross_instances_and_pushpins_and_seqs_stay_dense_in_commit_order() {
+    relays_cross(Storage::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relays_cross_instances_and_pushpins_and_seqs_stay_dense_in_commit_order_over_libsql() {
+    relays_cross(Storage::Libsql).await;
+}
+
+async fn relays_cross(storage: Storage) {
     // Pushpin 0 serves from instance 0 (then 1); Pushpin 1 from instance 1 (then 0). Each
     // instance publishes to both Pushpins.
-    let cluster = Cluster::start(2, &[&[0, 1], &[1, 0]], &UNLIMITED);
+    let cluster = Cluster::start_on(storage, 2, &[&[0, 1], &[1, 0]], &UNLIMITED);
     let mut on_first = Device::connect(&cluster.gateways[0], "alice").await;
     let mut on_second = Device::connect(&cluster.gateways[1], "alice").await;
     let served = |n| cluster.ws_requests(n);
@@ -144,10 +153,19 @@ async fn relays_cross_instances_and_pushpins_and_seqs_stay_dense_in_commit_order
 /// went to the other target (which once made this test wait forever for a reconnect).
 #[tokio::test(flavor = "multi_thread")]
 async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry_on() {
+    killed(Storage::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry_on_over_libsql() {
+    killed(Storage::Libsql).await;
+}
+
+async fn killed(storage: Storage) {
     const DEVICES: usize = 4;
     const ACKS_BEFORE_KILL: usize = 120;
     const ACKS_AFTER_KILL: usize = 20;
-    let mut cluster = Cluster::start(2, &[&[0, 1]], &UNLIMITED);
+    let mut cluster = Cluster::start_on(storage, 2, &[&[0, 1]], &UNLIMITED);
     let gateway = cluster.gateways[0].clone();
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let enough = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -256,9 +274,19 @@ async fn an_instance_killed_under_load_loses_no_acked_mutation_and_devices_carry
 /// interleave, exactly the connections over [`CAP`] are closed with 4002.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rate_limit_and_the_connection_cap_hold_across_instances() {
+    limits(Storage::File).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rate_limit_and_the_connection_cap_hold_across_instances_over_libsql() {
+    limits(Storage::Libsql).await;
+}
+
+async fn limits(storage: Storage) {
     const BURST: usize = 14;
     const CAP: usize = 10;
-    let cluster = Cluster::start(
+    let cluster = Cluster::start_on(
+        storage,
         2,
         &[&[0, 1], &[1, 0]],
         &[

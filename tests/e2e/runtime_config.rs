@@ -117,11 +117,14 @@ fn refused_with(config_text: &str, manifest: &Path) -> String {
 
 #[test]
 fn a_mistake_in_the_runtime_config_stops_startup_and_is_named() {
-    let spinkube = shipped("spinkube/runtime-config.toml");
+    let turso_without_scheme = shipped("spinkube/runtime-config.toml").replace(
+        "https://mirubato-sync-REPLACE.turso.io",
+        "mirubato-sync-REPLACE.turso.io",
+    );
     for (text, expected) in [
         (
-            spinkube.as_str(),
-            "type `libsql` (a libSQL/Turso database) is supported by Spin, not by this host",
+            turso_without_scheme.as_str(),
+            "[sqlite_database.default]: `url` must be an http://, https:// or libsql:// URL",
         ),
         (
             "[llm_compute]\ntype = \"spin\"\n",
@@ -134,7 +137,7 @@ fn a_mistake_in_the_runtime_config_stops_startup_and_is_named() {
         ),
         (
             "[sqlite_database.default]\ntype = \"postgres\"\n",
-            "[sqlite_database.default]: unknown variant `postgres`, expected `spin`",
+            "[sqlite_database.default]: unknown variant `postgres`, expected `spin` or `libsql`",
         ),
         ("[sqlite_database.default\n", "is not valid TOML"),
     ] {

@@ -1,19 +1,29 @@
 //! Several `sync-host --no-gateway` instances (in the Spin pass, `spin up` instances) sharing one
-//! Redis key-value store and one SQLite file through a runtime config, behind one or more real
-//! Pushpins (`docs/operations.md`).
+//! Redis key-value store and one database through a runtime config — a SQLite file, or a real
+//! libSQL server (`sqld`) — behind one or more real Pushpins (`docs/operations.md`).
 
 use crate::front::Front;
 use crate::pushpin::{Pushpin, PushpinPorts};
 use crate::redis::Redis;
+use crate::shared_database::SharedDatabase;
+use crate::sqld::Sqld;
 use crate::{Host, HostConfig, app_manifest};
-use std::path::PathBuf;
 
-/// The runtime config the instances share: key-value in Redis, SQLite in one file.
-pub fn runtime_config(redis_url: &str, sqlite_path: &std::path::Path) -> String {
+/// Which database the instances share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// One SQLite file: instances on one machine.
+    File,
+    /// A libSQL server: instances that share no disk.
+    Libsql,
+}
+
+/// The runtime config the instances share: key-value in Redis, SQLite in `database`.
+fn runtime_config(redis_url: &str, database: &SharedDatabase) -> String {
     format!(
         "[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n\
-         [sqlite_database.default]\ntype = \"spin\"\npath = \"{}\"\n",
-        sqlite_path.display()
+         [sqlite_database.default]\n{}",
+        database.runtime_config()
     )
 }
 
@@ -33,8 +43,8 @@ pub struct Cluster {
     pub gateways: Vec<String>,
     pushpins: Vec<Pushpin>,
     pub redis: Redis,
-    /// The SQLite file every instance uses.
-    pub database: PathBuf,
+    /// The database every instance uses.
+    pub database: SharedDatabase,
     /// How each instance was started, to start it again.
     configs: Vec<(HostConfig, Vec<String>)>,
     /// With `Cluster::start_fronted`, each instance's front, which the Pushpins target instead.
@@ -57,7 +67,17 @@ impl Cluster {
     /// instances in that order (indexes into the instances). Every instance publishes to every
     /// Pushpin. `env` goes to every host.
     pub fn start(instances: usize, target_orders: &[&[usize]], env: &[(&str, &str)]) -> Self {
-        Self::start_with(instances, target_orders, env, false)
+        Self::start_with(instances, target_orders, env, false, Storage::File)
+    }
+
+    /// [`Cluster::start`] with the instances sharing `storage`.
+    pub fn start_on(
+        storage: Storage,
+        instances: usize,
+        target_orders: &[&[usize]],
+        env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with(instances, target_orders, env, false, storage)
     }
 
     /// [`Cluster::start`] with a `sync-host front` before each instance (what a host that cannot
@@ -67,7 +87,7 @@ impl Cluster {
         target_orders: &[&[usize]],
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_with(instances, target_orders, env, true)
+        Self::start_with(instances, target_orders, env, true, Storage::File)
     }
 
     fn start_with(
@@ -75,6 +95,7 @@ impl Cluster {
         target_orders: &[&[usize]],
         env: &[(&str, &str)],
         fronted: bool,
+        storage: Storage,
     ) -> Self {
         assert!(
             target_orders.len() <= 3,
@@ -85,7 +106,10 @@ impl Cluster {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = tempfile::tempdir().unwrap();
         let redis = Redis::start().unwrap();
-        let database = dir.path().join("sqlite_db.db");
+        let database = match storage {
+            Storage::File => SharedDatabase::File(dir.path().join("sqlite_db.db")),
+            Storage::Libsql => SharedDatabase::Libsql(Sqld::start().unwrap()),
+        };
         let config_path = dir.path().join("runtime-config.toml");
         std::fs::write(&config_path, runtime_config(&redis.url, &database)).unwrap();
         let ports: Vec<PushpinPorts> = target_orders

@@ -769,9 +769,12 @@ pub mod cluster;
 pub mod device;
 pub mod front;
 pub mod metrics;
+pub mod netns;
 pub mod pushpin;
 pub mod redis;
+pub mod shared_database;
 pub mod spin;
+pub mod sqld;
 pub mod steady_writers;
 pub mod workload;
 

@@ -3,9 +3,9 @@
 //! longest it waited for one, and how its connection ended if it did.
 
 use crate::device::{Device, Ended};
+use crate::shared_database::SharedDatabase;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -193,23 +193,19 @@ fn busy(frame: &Value) -> bool {
     .contains(&code)
 }
 
-/// Every acked mutation of `reports` that `database` (the app's SQLite file) does not hold with
-/// the seq its ack gave: what a deploy lost.
-pub fn lost_acks(database: &Path, reports: &[WriterReport]) -> Vec<String> {
-    let db = rusqlite::Connection::open(database).expect("the app's database");
-    let mut stored: HashMap<String, u64> = HashMap::new();
-    let mut query = db
-        .prepare("SELECT event_id, seq FROM applied_events")
-        .expect("the applied_events table");
-    let rows = query
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
-        })
-        .unwrap();
-    for row in rows {
-        let (event, seq) = row.unwrap();
-        stored.insert(event, seq);
-    }
+/// Every acked mutation of `reports` that `database` (the app's) does not hold with the seq its
+/// ack gave: what a deploy lost.
+pub fn lost_acks(database: &SharedDatabase, reports: &[WriterReport]) -> Vec<String> {
+    let stored: HashMap<String, u64> = (database
+        .rows("SELECT event_id, seq FROM applied_events", &[]))
+    .into_iter()
+    .map(|row| {
+        (
+            row[0].as_str().unwrap().to_string(),
+            row[1].as_u64().unwrap(),
+        )
+    })
+    .collect();
     reports
         .iter()
         .flat_map(|report| &report.acked)

@@ -142,7 +142,7 @@ fn create_state_directories(state_dir: &Path, runtime_config: &RuntimeConfig) {
             }
             crate::capabilities::key_value::config::KeyValueBackend::Redis { .. } => None,
         })
-        .chain(runtime_config.sqlite.values().map(|b| b.path()))
+        .chain(runtime_config.sqlite.values().filter_map(|b| b.file_path()))
         .filter_map(Path::parent);
     for directory in std::iter::once(state_dir).chain(configured_files) {
         if let Err(error) = std::fs::create_dir_all(directory) {

@@ -50,11 +50,11 @@ fn stores_and_databases_are_read_by_label_with_relative_paths_resolved_as_spin_d
         KeyValueBackend::Spin { path: None }
     );
     assert_eq!(
-        config.sqlite["default"].path(),
+        config.sqlite["default"].file_path().unwrap(),
         Path::new("/var/lib/sync/sqlite_db.db")
     );
     assert_eq!(
-        config.sqlite["audit"].path(),
+        config.sqlite["audit"].file_path().unwrap(),
         Path::new("/srv/work/audit.db")
     );
 }
@@ -105,8 +105,12 @@ fn each_mistake_is_named() {
             "[key_value_store.default]: invalid type: integer `3`, expected path string",
         ),
         (
-            "[sqlite_database.default]\ntype = \"libsql\"\nurl = \"https://x.turso.io\"\ntoken = \"t\"",
-            "type `libsql` (a libSQL/Turso database) is supported by Spin, not by this host",
+            "[sqlite_database.default]\ntype = \"libsql\"\nurl = \"ftp://x.turso.io\"\ntoken = \"t\"",
+            "[sqlite_database.default]: `url` must be an http://, https:// or libsql:// URL",
+        ),
+        (
+            "[sqlite_database.default]\ntype = \"libsql\"\nurl = \"https://x.turso.io\"",
+            "[sqlite_database.default]: missing field `token`",
         ),
         (
             "[sqlite_database.default]\ntype = \"spin\"\nurl = \"x\"",
@@ -125,6 +129,22 @@ fn each_mistake_is_named() {
         let error = parse(text).unwrap_err();
         assert!(error.contains(expected), "{text:?}: {error}");
     }
+}
+
+#[test]
+fn a_libsql_database_is_read_with_its_url_and_its_token_kept_out_of_debug_output() {
+    let config = parse(
+        "[sqlite_database.default]\ntype = \"libsql\"\nurl = \"http://127.0.0.1:24600\"\n\
+         token = \"s3cret-token\"",
+    )
+    .unwrap();
+    let SqliteBackend::Libsql { url, token } = &config.sqlite["default"] else {
+        panic!("{:?}", config.sqlite);
+    };
+    assert_eq!(url, "http://127.0.0.1:24600");
+    assert_eq!(token.expose(), "s3cret-token");
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("s3cret-token"), "{debug}");
 }
 
 #[test]

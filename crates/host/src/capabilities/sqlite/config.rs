@@ -11,6 +11,26 @@ pub enum SqliteBackend {
     /// A file; a relative path is relative to the working directory, as in Spin. Required here
     /// (see `resolve`).
     Spin { path: Option<PathBuf> },
+    /// A libSQL server (`sqld`, Turso) reached over HTTP(S), as Spin's `libsql` type: both keys
+    /// required, as in Spin.
+    Libsql { url: String, token: Token },
+}
+
+/// A libSQL token: a credential, so it never appears in `Debug` output (or a log built from it).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Token(String);
+
+impl Token {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
 }
 
 impl SqliteBackend {
@@ -19,17 +39,17 @@ impl SqliteBackend {
         Self::Spin { path: Some(path) }
     }
 
-    /// The database file (`resolve` has checked there is one).
-    pub fn path(&self) -> &Path {
+    /// The database file, for a file database (`resolve` has checked there is one).
+    pub fn file_path(&self) -> Option<&Path> {
         match self {
-            Self::Spin { path } => path.as_deref().unwrap_or(Path::new(":memory:")),
+            Self::Spin { path } => path.as_deref(),
+            Self::Libsql { .. } => None,
         }
     }
 }
 
 impl Backend for SqliteBackend {
-    const SPIN_ONLY_TYPES: &'static [(&'static str, &'static str)] =
-        &[("libsql", "a libSQL/Turso database")];
+    const SPIN_ONLY_TYPES: &'static [(&'static str, &'static str)] = &[];
 
     fn resolve(self, base: &Path) -> Result<Self, String> {
         match self {
@@ -37,6 +57,14 @@ impl Backend for SqliteBackend {
             Self::Spin { path: None } => Err("needs a `path` (without one Spin uses an in-memory \
                  database, which loses every change on exit; this host does not offer that)"
                 .into()),
+            Self::Libsql { url, token } => {
+                // The URL is named in no message: a user may have put credentials in it.
+                let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+                if !matches!(scheme, Some("http" | "https" | "libsql")) {
+                    return Err("`url` must be an http://, https:// or libsql:// URL".into());
+                }
+                Ok(Self::Libsql { url, token })
+            }
         }
     }
 }

@@ -9,9 +9,12 @@
 //! connection per guest `open`, the file's own journal mode (a rollback journal unless the app
 //! changes it), SQLite's defaults otherwise and a 5 s busy timeout. Files are opened on first use:
 //! an unusable file is an `io` error for the guest.
+//!
+//! A label of `type = "libsql"` is a libSQL server instead (`remote`).
 
 pub mod config;
 pub mod file;
+pub mod remote;
 pub mod write_gate;
 
 use crate::app::manifest::Component;
@@ -26,6 +29,7 @@ use crate::durability::group_commit::{GroupSync, WalFile};
 use crate::durability::held_response::PendingSync;
 use anyhow::bail;
 use config::SqliteBackend;
+use remote::{RemoteConnection, RemoteDatabase};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -120,10 +124,16 @@ impl Database {
     }
 }
 
+/// A configured label's database.
+enum Configured {
+    File(Arc<Database>),
+    Libsql(Arc<RemoteDatabase>),
+}
+
 /// Per-app state: the configured databases by label.
 #[derive(Default)]
 pub struct AppState {
-    databases: HashMap<String, Arc<Database>>,
+    databases: HashMap<String, Configured>,
 }
 
 impl AppState {
@@ -145,13 +155,28 @@ impl AppState {
         let configured = crate::app::runtime_config::with_default(labels, &default);
         let databases = configured
             .map(|(label, backend)| {
-                let path = backend.path();
-                let database =
-                    open_files.get_or_open(path, || Database::new(path.to_path_buf(), mode));
+                let database = match backend {
+                    SqliteBackend::Spin { path } => {
+                        let path = path.as_deref().expect("`resolve` requires a path");
+                        let open = || Database::new(path.to_path_buf(), mode);
+                        Configured::File(open_files.get_or_open(path, open))
+                    }
+                    SqliteBackend::Libsql { url, token } => Configured::Libsql(Arc::new(
+                        RemoteDatabase::new(url.clone(), token.expose().to_string()),
+                    )),
+                };
                 (label.to_string(), database)
             })
             .collect();
         Self { databases }
+    }
+
+    #[cfg(test)]
+    fn file(&self, label: &str) -> &Arc<Database> {
+        match &self.databases[label] {
+            Configured::File(database) => database,
+            Configured::Libsql(_) => panic!("`{label}` is a libSQL database"),
+        }
     }
 
     /// Whether `label` is configured.
@@ -169,7 +194,13 @@ pub struct InstanceState {
 }
 
 /// A connection the guest opened: the resource behind `connection`.
-pub struct OpenConnection {
+pub enum OpenConnection {
+    File(FileConnection),
+    Libsql(RemoteConnection),
+}
+
+/// A connection to a database file.
+pub struct FileConnection {
     database: Arc<Database>,
     connection: Option<Connection>,
     /// A statement wrote since the last commit.
@@ -178,7 +209,7 @@ pub struct OpenConnection {
     writing: bool,
 }
 
-impl Drop for OpenConnection {
+impl Drop for FileConnection {
     fn drop(&mut self) {
         if let Some(connection) = self.connection.take() {
             self.database.checkin(connection);
@@ -264,8 +295,16 @@ impl HostConnection for SqliteView<'_> {
         if !self.state.allowed.contains(&label) {
             return Ok(Err(Error::AccessDenied));
         }
-        let Some(database) = self.state.app.databases.get(&label) else {
-            return Ok(Err(Error::NoSuchDatabase));
+        let database = match self.state.app.databases.get(&label) {
+            None => return Ok(Err(Error::NoSuchDatabase)),
+            Some(Configured::Libsql(remote)) => {
+                let open = remote.connect().map(OpenConnection::Libsql);
+                return Ok(match open {
+                    Ok(open) => Ok(self.table.push(open)?),
+                    Err(error) => Err(error),
+                });
+            }
+            Some(Configured::File(database)) => database,
         };
         // An idle pooled connection is taken in place; opening a file may wait for the disk.
         let checked_out = match database.idle.take() {
@@ -276,13 +315,13 @@ impl HostConnection for SqliteView<'_> {
             Ok(connection) => connection,
             Err(error) => return Ok(Err(error)),
         };
-        let open = OpenConnection {
+        let open = FileConnection {
             database: database.clone(),
             connection: Some(connection),
             wrote: false,
             writing: false,
         };
-        Ok(Ok(self.table.push(open)?))
+        Ok(Ok(self.table.push(OpenConnection::File(open))?))
     }
 
     fn execute(
@@ -291,7 +330,10 @@ impl HostConnection for SqliteView<'_> {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let open = self.table.get_mut(&connection)?;
+        let open = match self.table.get_mut(&connection)? {
+            OpenConnection::Libsql(remote) => return Ok(remote.execute(&statement, &parameters)),
+            OpenConnection::File(open) => open,
+        };
         let Some(connection) = open.connection.as_ref() else {
             return Ok(Err(Error::InvalidConnection));
         };

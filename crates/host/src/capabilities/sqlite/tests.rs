@@ -187,7 +187,7 @@ fn wal_mode_switches_the_file_to_wal_and_reuses_connections() {
 fn a_commit_and_only_a_commit_leaves_the_request_a_flush_to_wait_for() {
     with_view(&["default"], |view, _| {
         let c = view.open("default".into()).unwrap().unwrap();
-        let group = view.state.app.databases["default"].group.clone().unwrap();
+        let group = view.state.app.file("default").group.clone().unwrap();
         run(view, &c, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
         assert_eq!(group.committed(), 2, "the CREATE committed as ticket 1");
         run(view, &c, "SELECT * FROM t", vec![]).unwrap();
@@ -255,7 +255,7 @@ fn writers_queue_at_the_gate_and_readers_pass() {
     with_view(&["default"], |view, _| {
         let first = view.open("default".into()).unwrap().unwrap();
         let second = view.open("default".into()).unwrap().unwrap();
-        let writers = &view.state.app.databases["default"].writers;
+        let writers = &view.state.app.file("default").writers;
         run(view, &first, "CREATE TABLE t (i INTEGER)", vec![]).unwrap();
         assert!(
             writers.acquire(std::time::Duration::ZERO),
