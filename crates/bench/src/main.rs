@@ -1,8 +1,9 @@
 //! `cargo run --release -p bench -- <scenario> [--option value]…` — scenarios `relay`,
 //! `throughput`, `idle`, `instantiate`, `catch-up`, `reload`, `spin` (the app on real Spin against
-//! sync-host, both behind Pushpin), or `all`; and `soak` (30 min by default, not in `all`). Every
-//! figure is printed beside a baseline measured in the same run. Loads are bounded in count and
-//! time and use loopback only.
+//! sync-host, both behind Pushpin), or `all`; and, not in `all`, `soak` (30 min by default) and
+//! `libsql` (the database on a libSQL server across a network-namespace link, against a file; needs
+//! root). Every figure is printed beside a baseline measured in the same run. Loads are bounded in
+//! count and time and use loopback only (`libsql`: loopback and the namespace's private link).
 //! Needs the components and host built (`scripts/build-components`,
 //! `cargo build --release -p sync-host`); runs through Pushpin too where it is installed.
 
@@ -12,6 +13,7 @@ mod host_floor;
 mod hosts;
 mod idle;
 mod instantiate;
+mod libsql;
 mod procfs;
 mod relay;
 mod reload;
@@ -347,7 +349,7 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(scenario) = args.first() else {
         anyhow::bail!(
-            "usage: bench <relay|throughput|idle|instantiate|catch-up|reload|spin|all|soak> [--option value]…"
+            "usage: bench <relay|throughput|idle|instantiate|catch-up|reload|spin|all|soak|libsql> [--option value]…"
         );
     };
     let options = Options::parse(&args[1..])?;
@@ -365,6 +367,8 @@ async fn main() -> anyhow::Result<()> {
         "all" => SCENARIOS.to_vec(),
         // Long (30 min by default): only when asked for.
         "soak" => return soak(&options).await,
+        // Needs root (a network namespace): only when asked for.
+        "libsql" => return libsql::compare(&options).await,
         one if SCENARIOS.contains(&one) => vec![one],
         unknown => anyhow::bail!("unknown scenario {unknown:?}"),
     };

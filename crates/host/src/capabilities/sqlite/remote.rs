@@ -41,18 +41,22 @@ impl RemoteDatabase {
         }
     }
 
+    /// A new connection: no round trip (its stream opens with its first statement); only the first
+    /// makes the client.
     pub fn connect(&self) -> Result<RemoteConnection, Error> {
-        let connection = wait(async {
-            let client = (self.client)
-                .get_or_try_init(|| {
-                    libsql::Builder::new_remote(self.url.clone(), self.token.clone()).build()
-                })
-                .await
-                .map_err(|e| failed(&e))?;
-            client.connect().map_err(|e| failed(&e))
-        })?;
+        let client = match self.client.get() {
+            Some(client) => client,
+            None => wait(async {
+                (self.client)
+                    .get_or_try_init(|| {
+                        libsql::Builder::new_remote(self.url.clone(), self.token.clone()).build()
+                    })
+                    .await
+                    .map_err(|e| failed(&e))
+            })?,
+        };
         Ok(RemoteConnection {
-            connection,
+            connection: client.connect().map_err(|e| failed(&e))?,
             broken: false,
         })
     }
@@ -147,3 +151,6 @@ fn from_libsql(value: libsql::Value) -> Value {
         libsql::Value::Null => Value::Null,
     }
 }
+
+#[cfg(test)]
+mod tests;
