@@ -94,13 +94,17 @@ async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself(
     let restored_at = Instant::now();
     writers.await_more_acks(1).await;
     let resumed_after = restored_at.elapsed();
-    writers.await_more_acks(200).await;
+    // On Spin, statements left waiting by the cut hold up the others for a while after the link
+    // is back (below): the steady rate returns later there, so fewer acks are awaited.
+    let more = if e2e::spin::enabled() { 20 } else { 200 };
+    writers.await_more_acks(more).await;
+    let steady_again_after = restored_at.elapsed();
     let reports = writers.stop().await;
 
     eprintln!(
         "link cut for {CUT_FOR:?}: {acks_during_cut} acks while cut (in flight at the cut), \
-         {} writes refused and sent again, first ack {resumed_after:?} after the link came back; \
-         /health while cut: {} {}",
+         {} writes refused and sent again, first ack {resumed_after:?} after the link came back, \
+         {more} more {steady_again_after:?} after; /health while cut: {} {}",
         reports.iter().map(|r| r.refused).sum::<usize>(),
         health.status,
         health.body
