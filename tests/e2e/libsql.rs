@@ -94,8 +94,8 @@ async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself(
     let restored_at = Instant::now();
     writers.await_more_acks(1).await;
     let resumed_after = restored_at.elapsed();
-    // On Spin, statements left waiting by the cut hold up the others for a while after the link
-    // is back (below): the steady rate returns later there, so fewer acks are awaited.
+    // On Spin, the devices silenced by the cut (below) slow the return to the steady rate, so
+    // fewer acks are awaited there.
     let more = if e2e::spin::enabled() { 20 } else { 200 };
     writers.await_more_acks(more).await;
     let steady_again_after = restored_at.elapsed();
@@ -131,10 +131,9 @@ async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself(
         })
         .collect();
     if e2e::spin::enabled() {
-        // Spin sets no time limit on a libSQL statement: one in flight on a connection when the
-        // link is cut waits for TCP to give up or recover, and its device may hear nothing until
-        // its dead-peer timer reconnects it, or Pushpin gives up on the request and closes it.
-        // Measured, not tolerated silently: docs/operations.md says so.
+        // On Spin, devices whose write was in flight at the cut may hear nothing until their
+        // dead-peer timer reconnects them, or Pushpin gives up on the request and closes it; why
+        // is not established (docs/operations.md says what was measured). Printed, not hidden.
         eprintln!("devices that lost their connection on Spin: {ended:?}");
     } else {
         assert!(
