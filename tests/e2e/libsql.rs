@@ -71,9 +71,9 @@ async fn the_apps_tables_and_data_live_in_the_server_and_the_token_stays_out_of_
 
 /// The server sits in a network namespace of its own behind a veth link. Devices write without
 /// pause; the link is cut for 10 s and restored. While it is cut, nothing is acked, writes are
-/// answered with errors on sync-host (the devices send them again), and `/health` says the
-/// database is failing; nothing acked is lost; and once the link is back writes are acked again
-/// within seconds, with no restart.
+/// answered with errors (the devices send them again) and no device loses its connection, and
+/// `/health` says the database is failing; nothing acked is lost; and once the link is back writes
+/// are acked again within seconds, with no restart.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself() {
     const CUT_FOR: Duration = Duration::from_secs(10);
@@ -94,9 +94,7 @@ async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself(
     let restored_at = Instant::now();
     writers.await_more_acks(1).await;
     let resumed_after = restored_at.elapsed();
-    // On Spin, the devices silenced by the cut (below) slow the return to the steady rate, so
-    // fewer acks are awaited there.
-    let more = if e2e::spin::enabled() { 20 } else { 200 };
+    let more = 200;
     writers.await_more_acks(more).await;
     let steady_again_after = restored_at.elapsed();
     let reports = writers.stop().await;
@@ -123,6 +121,9 @@ async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself(
         Vec::<String>::new(),
         "acked while the link was cut"
     );
+    // Every write in flight at the cut is answered: a request that failed would make the gateway
+    // drop the device's socket, and an error the failed commit swallowed left it waiting for an
+    // answer that never came (both seen before they were fixed).
     let ended: Vec<String> = (reports.iter())
         .filter_map(|r| {
             r.ended
@@ -130,17 +131,15 @@ async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself(
                 .map(|(how, _)| format!("{}: {how}", r.user))
         })
         .collect();
-    // A device whose write was in flight at the cut may hear nothing afterwards, on either host
-    // (seen on Spin in most runs, on sync-host once in CI, 1 device of 8) until its dead-peer
-    // timer reconnects it. That is an open defect (docs/operations.md says what was measured):
-    // printed here, not hidden, and not asserted until it is found and fixed.
-    eprintln!("devices that heard nothing after the cut: {ended:?}");
-    if !e2e::spin::enabled() {
-        assert!(
-            reports.iter().map(|r| r.refused).sum::<usize>() > 0,
-            "no write was answered with an error while the link was cut"
-        );
-    }
+    assert_eq!(
+        ended,
+        Vec::<String>::new(),
+        "devices that lost their connection"
+    );
+    assert!(
+        reports.iter().map(|r| r.refused).sum::<usize>() > 0,
+        "no write was answered with an error while the link was cut"
+    );
     assert!(
         resumed_after < Duration::from_secs(15),
         "writes were acked again only {resumed_after:?} after the link came back"

@@ -1,22 +1,23 @@
 //! All the mutations of one request in one transaction (`store::begin_batch`): one commit, and with
 //! the host's group commit one disk flush, for a whole batch of frames (Pushpin hands the app every
-//! frame that arrived while the previous request was in flight). Answers and relays are queued as
-//! each mutation is applied and leave only after the commit; if the commit fails they are replaced
-//! by one `ERROR` per mutation, and nothing the batch wrote is kept.
+//! frame that arrived while the previous request was in flight). Relays are queued as each mutation
+//! is applied and leave only after the commit; if the commit fails, nothing the batch wrote is
+//! kept, no relay leaves, and each mutation's answer is replaced by an `ERROR`. Every other answer
+//! (a refused rate charge, a pong, a close) stands: each frame is still answered once.
 
 use super::reply::EventsReply;
 use super::services::Services;
 use crate::store;
 use protocol::error_code;
+use protocol::grip::message_event;
 use protocol::server_frame as frames;
-use protocol::ws_events::EventKind;
 
-/// An open batch: where the reply stood when it began, and the mutations applied in it.
+/// An open batch: where the reply's relays stood when it began, and where in the reply the
+/// answers of the mutations applied in it are.
 #[derive(Debug)]
 pub(super) struct Batch {
-    events_before: usize,
     publishes_before: usize,
-    mutations: usize,
+    mutation_answers: Vec<usize>,
 }
 
 impl Batch {
@@ -28,34 +29,29 @@ impl Batch {
             return None;
         }
         Some(Batch {
-            events_before: reply.events.len(),
             publishes_before: reply.publishes.len(),
-            mutations: 0,
+            mutation_answers: Vec::new(),
         })
     }
 
-    /// Counts a mutation applied in the batch: its answer depends on the commit.
-    pub fn count_mutation(&mut self) {
-        self.mutations += 1;
+    /// Notes that the reply's last event answers a mutation applied in the batch: it holds only
+    /// if the commit does.
+    pub fn answered_mutation(&mut self, reply: &EventsReply) {
+        self.mutation_answers
+            .extend(reply.events.len().checked_sub(1));
     }
 
-    /// Commits the batch. If that fails, what it queued on `reply` reported uncommitted writes (or
-    /// read them): none of it goes, and each of its mutations is answered with an `ERROR`.
+    /// Commits the batch. If that fails, its relays are dropped and each of its mutations' answers
+    /// (an ack, a conflict read from uncommitted rows) becomes an `ERROR`.
     pub fn commit(self, services: &dyn Services, reply: &mut EventsReply) {
         let Err(error) = store::commit_batch(services.db()) else {
             return;
         };
         eprintln!("coordinator: committing a batch failed: {error}");
-        let timestamp = services.timestamp();
-        let closes: Vec<_> = reply
-            .events
-            .drain(self.events_before..)
-            .filter(|event| event.kind == EventKind::Close)
-            .collect();
         reply.publishes.truncate(self.publishes_before);
-        for _ in 0..self.mutations {
-            reply.send(frames::write_failed(error_code::WRITE_FAILED, &timestamp));
+        let failed = frames::write_failed(error_code::WRITE_FAILED, &services.timestamp());
+        for index in self.mutation_answers {
+            reply.events[index] = message_event(&failed);
         }
-        reply.events.extend(closes);
     }
 }

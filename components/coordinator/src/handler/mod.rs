@@ -71,12 +71,16 @@ impl Coordinator<'_> {
                 );
             }
         };
-        if let Err(error) = store::migrate(self.services.db(), self.services.now_ms()) {
-            return storage_unavailable(&error);
-        }
+        let migrated = store::migrate(self.services.db(), self.services.now_ms());
         if events.first().is_some_and(|e| e.kind == EventKind::Open) {
-            return handshake::open(self.services, self.config, request);
+            return match migrated {
+                Ok(()) => handshake::open(self.services, self.config, request),
+                Err(error) => storage_unavailable(&error),
+            };
         }
+        // A live connection's request is answered even when the database is out of reach (the
+        // migration logged why): a request that fails makes the gateway drop the socket, so each
+        // frame gets its own `ERROR` below instead, and the device keeps its connection.
         let Some(connection) = Connection::from_request(request, self.grip, self.services) else {
             // Neither a trusted gateway nor a valid token: end the connection.
             let mut reply = EventsReply::new();

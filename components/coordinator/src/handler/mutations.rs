@@ -54,7 +54,7 @@ pub(super) fn apply(
 ) -> Option<PublishItem> {
     let timestamp = services.timestamp();
     let now = services.now_ms();
-    let applied = write(services, seq_base, user_id, mutation, batch, now);
+    let applied = write(services, seq_base, user_id, mutation, batch.is_some(), now);
     let event_id = mutation.event_id.as_deref();
     let (answer, relay) = match applied {
         Ok(Applied::Committed { seq }) => {
@@ -90,6 +90,9 @@ pub(super) fn apply(
         ),
     };
     reply.send(answer);
+    if let Some(batch) = batch {
+        batch.answered_mutation(reply);
+    }
     relay
 }
 
@@ -99,15 +102,13 @@ fn write(
     seq_base: u64,
     user_id: &str,
     mutation: &Mutation,
-    batch: Option<&mut Batch>,
+    in_batch: bool,
     now: i64,
 ) -> Result<Applied, StoreError> {
-    let apply = match batch {
-        Some(batch) => {
-            batch.count_mutation();
-            store::apply_in_batch
-        }
-        None => store::apply,
+    let apply = if in_batch {
+        store::apply_in_batch
+    } else {
+        store::apply
     };
     let new_epoch = services.new_epoch();
     apply(services.db(), user_id, mutation, &new_epoch, seq_base, now)

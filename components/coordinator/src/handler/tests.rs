@@ -21,6 +21,10 @@ struct Fake {
     registry_broken: Cell<bool>,
     /// Fails every `COMMIT`, as a full disk would.
     commit_broken: Cell<bool>,
+    /// Fails every statement on the rate states, as a database link cut mid-request would.
+    rates_broken: Cell<bool>,
+    /// Fails every statement, as a database out of reach would.
+    database_down: Cell<bool>,
     /// `COMMIT`s executed.
     commits: Cell<usize>,
     /// A second connection to the database, to see whether the write lock is held.
@@ -33,6 +37,14 @@ impl Sql for Fake {
     fn execute(&self, statement: &str, parameters: &[SqlValue]) -> Result<Rows, SqlError> {
         if self.registry_broken.get() && statement.contains("connections") {
             return Err(SqlError::Io("disk I/O error (injected)".into()));
+        }
+        if self.database_down.get() {
+            return Err(SqlError::Io("no route to host (injected)".into()));
+        }
+        if self.rates_broken.get() && statement.contains("rate_limits") {
+            return Err(SqlError::Io(
+                "the server did not answer in time (injected)".into(),
+            ));
         }
         if statement == "COMMIT" {
             if self.commit_broken.get() {
@@ -58,6 +70,8 @@ impl Fake {
             budget: Cell::new(u32::MAX),
             registry_broken: Cell::new(false),
             commit_broken: Cell::new(false),
+            rates_broken: Cell::new(false),
+            database_down: Cell::new(false),
             commits: Cell::new(0),
         }
     }
@@ -588,6 +602,80 @@ fn a_batch_that_cannot_commit_answers_every_mutation_with_an_error() {
         .unwrap()
         .map_or(0, |s| s.last_seq);
     assert_eq!(head, 0, "the batch's writes were rolled back");
+}
+
+/// Every frame of a batch that cannot commit is answered once, whatever its answer was: a charge
+/// the database could not record, or one refused, keeps its `ERROR` (before, the failed commit
+/// dropped those answers and a device whose write was in flight when its database link was cut
+/// heard nothing), and a mutation's answer becomes one.
+#[test]
+fn a_batch_that_cannot_commit_still_answers_every_frame() {
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
+    open(&coordinator, "c1");
+    let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
+    let ping = format!(r#"{{"type":"PING",{ts}}}"#);
+    fake.commit_broken.set(true);
+    fake.rates_broken.set(true);
+    let unrecorded = parsed(&frames(&coordinator, &[entry_created("a"), ping.clone()]));
+    fake.rates_broken.set(false);
+    fake.budget.set(1);
+    let refused = parsed(&frames(
+        &coordinator,
+        &[entry_created("b"), entry_created("c")],
+    ));
+    fake.commit_broken.set(false);
+
+    let codes = |replies: &[serde_json::Value]| -> Vec<String> {
+        (replies.iter())
+            .map(|r| format!("{} {}", r["type"], r["code"]).replace('"', ""))
+            .collect()
+    };
+    assert_eq!(
+        codes(&unrecorded),
+        [
+            "ERROR RATE_LIMITER_UNAVAILABLE",
+            "ERROR RATE_LIMITER_UNAVAILABLE"
+        ],
+        "{unrecorded:?}"
+    );
+    assert_eq!(
+        codes(&refused),
+        ["ERROR WRITE_FAILED", "ERROR RATE_LIMITED"],
+        "{refused:?}"
+    );
+}
+
+/// With the database out of reach, a live connection's request is still answered, each frame with
+/// an `ERROR`, and its socket stays open (before, the request failed with a 503, on which every
+/// gateway drops the connection); a new connection is refused with the 503.
+#[test]
+fn a_database_out_of_reach_answers_each_frame_and_keeps_the_connection() {
+    let setup = Setup::new();
+    let (fake, coordinator) = (&setup.fake, setup.coordinator());
+    open(&coordinator, "c1");
+    fake.database_down.set(true);
+    let ts = r#""timestamp":"2026-01-01T00:00:00Z""#;
+    let outcome = frames(
+        &coordinator,
+        &[entry_created("a"), format!(r#"{{"type":"PING",{ts}}}"#)],
+    );
+    let refused_open = open(&coordinator, "c2");
+    fake.database_down.set(false);
+
+    assert_eq!(outcome.reply.status, 200);
+    let events = ws_events::decode(&outcome.reply.body).unwrap();
+    assert!(
+        events.iter().all(|e| e.kind == EventKind::Text),
+        "{events:?}"
+    );
+    let replies = parsed(&outcome);
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    for reply in &replies {
+        assert_eq!(reply["type"], "ERROR", "{reply}");
+    }
+    assert!(outcome.publishes.is_empty());
+    assert_eq!(refused_open.reply.status, 503);
 }
 
 /// Three mutations in one request: one commit (so, with the host's group commit, at most one disk
