@@ -11,6 +11,7 @@
 
 use e2e::cluster::{Cluster, Stop, Storage};
 use e2e::device::{Device, timestamp};
+use e2e::shared_database::SharedDatabase;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -96,6 +97,27 @@ async fn relays_cross(storage: Storage) {
     // Pushpin 0 serves from instance 0 (then 1); Pushpin 1 from instance 1 (then 0). Each
     // instance publishes to both Pushpins.
     let cluster = Cluster::start_on(storage, 2, &[&[0, 1], &[1, 0]], &UNLIMITED);
+    if storage == Storage::Libsql {
+        // Apart: each instance, and the database with Redis, at an address of its own, none of
+        // them loopback.
+        let SharedDatabase::Libsql(sqld) = &cluster.database else {
+            unreachable!()
+        };
+        let urls = [
+            &cluster.host(0).url,
+            &cluster.host(1).url,
+            &cluster.redis.url,
+            &sqld.url,
+        ];
+        let addresses: BTreeSet<&str> = (urls.iter())
+            .map(|url| url.split("//").nth(1).unwrap().split(':').next().unwrap())
+            .collect();
+        assert!(
+            !addresses.iter().any(|a| a.starts_with("127.")),
+            "{addresses:?}"
+        );
+        assert_eq!(addresses.len(), 3, "{addresses:?}");
+    }
     let mut on_first = Device::connect(&cluster.gateways[0], "alice").await;
     let mut on_second = Device::connect(&cluster.gateways[1], "alice").await;
     let served = |n| cluster.ws_requests(n);

@@ -1,20 +1,26 @@
 //! Several `sync-host --no-gateway` instances (in the Spin pass, `spin up` instances) sharing one
 //! Redis key-value store and one database through a runtime config — a SQLite file, or a real
-//! libSQL server (`sqld`) — behind one or more real Pushpins (`docs/operations.md`).
+//! libSQL server (`sqld`) — behind one or more real Pushpins (`docs/operations.md`). Over libSQL
+//! the instances share no disk and no loopback: on a network of the test's own, `sqld` and Redis
+//! run in one network namespace and each instance in one of its own, and the Pushpins (in the
+//! test's namespace) reach them by address.
 
 use crate::front::Front;
+use crate::netns::{Netns, Network};
 use crate::pushpin::{Pushpin, PushpinPorts};
 use crate::redis::Redis;
 use crate::shared_database::SharedDatabase;
 use crate::sqld::Sqld;
 use crate::{Host, HostConfig, app_manifest};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 /// Which database the instances share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
     /// One SQLite file: instances on one machine.
     File,
-    /// A libSQL server: instances that share no disk.
+    /// A libSQL server: instances that share no disk, each in a network namespace of its own.
     Libsql,
 }
 
@@ -49,6 +55,8 @@ pub struct Cluster {
     configs: Vec<(HostConfig, Vec<String>)>,
     /// With `Cluster::start_fronted`, each instance's front, which the Pushpins target instead.
     fronts: Vec<Front>,
+    /// Over libSQL: the network, and the namespace `sqld` and Redis run in (dropped after them).
+    _apart: Option<(Network, Netns)>,
     _dir: tempfile::TempDir,
     _alone: std::sync::MutexGuard<'static, ()>,
 }
@@ -105,11 +113,19 @@ impl Cluster {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let dir = tempfile::tempdir().unwrap();
-        let redis = Redis::start().unwrap();
+        let apart = (storage == Storage::Libsql).then(|| {
+            let network = Network::create().unwrap();
+            let data = network.namespace().unwrap();
+            (network, data)
+        });
+        let data = apart.as_ref().map(|(_, data)| data);
+        let redis = Redis::start_in(data).unwrap();
         let database = match storage {
             Storage::File => SharedDatabase::File(dir.path().join("sqlite_db.db")),
-            Storage::Libsql => SharedDatabase::Libsql(Sqld::start().unwrap()),
+            Storage::Libsql => SharedDatabase::Libsql(Sqld::start_in(data).unwrap()),
         };
+        // Where the instances reach the Pushpins' publish ports.
+        let outside = data.map_or(Ipv4Addr::LOCALHOST, |data| data.outside);
         let config_path = dir.path().join("runtime-config.toml");
         std::fs::write(&config_path, runtime_config(&redis.url, &database)).unwrap();
         let ports: Vec<PushpinPorts> = target_orders
@@ -129,44 +145,51 @@ impl Cluster {
                 let mut host = HostConfig::new(app_manifest())
                     .through_pushpin(false)
                     .state_dir(&state);
+                if let Some((network, _)) = &apart {
+                    host = host.in_namespace(Arc::new(network.namespace().unwrap()));
+                }
                 for (variable, ports) in publish_variables.iter().zip(&ports) {
-                    host = host.env(variable, &format!("http://127.0.0.1:{}", ports.publish));
+                    host = host.env(variable, &format!("http://{outside}:{}", ports.publish));
                 }
                 for (name, value) in env {
                     host = host.env(name, value);
                 }
-                let mut args = vec!["--no-gateway", "--runtime-config-file", config.as_str()];
+                let mut args = ["--no-gateway", "--runtime-config-file", config.as_str()]
+                    .map(str::to_string)
+                    .to_vec();
                 if !crate::spin::enabled() {
-                    args.extend(["--metrics-listen", "127.0.0.1:0"]);
+                    args.extend(["--metrics-listen".into(), format!("{}:0", host.address())]);
                 }
-                (host, args.into_iter().map(str::to_string).collect())
+                (host, args)
             })
             .collect();
         let hosts: Vec<Option<Host>> = (configs.iter())
             .map(|(host, args)| Some(start(host.clone(), args)))
             .collect();
-        let app_ports: Vec<u16> = hosts
+        let apps: Vec<SocketAddrV4> = hosts
             .iter()
             .map(|host| {
                 let url = &host.as_ref().unwrap().url;
-                url.rsplit(':').next().unwrap().parse().unwrap()
+                url.trim_start_matches("http://").parse().unwrap()
             })
             .collect();
-        let fronts: Vec<Front> = (app_ports.iter())
+        let fronts: Vec<Front> = (apps.iter())
             .filter(|_| fronted)
-            .map(|&port| Front::start(port))
+            .map(|app| Front::start(app.port()))
             .collect();
-        let target_ports: Vec<u16> = match fronted {
-            true => fronts.iter().map(|front| front.port).collect(),
-            false => app_ports,
+        let targets: Vec<SocketAddrV4> = match fronted {
+            true => (fronts.iter())
+                .map(|front| SocketAddrV4::new(Ipv4Addr::LOCALHOST, front.port))
+                .collect(),
+            false => apps,
         };
         let mut pushpins = Vec::new();
         let mut gateways = Vec::new();
         for (order, ports) in target_orders.iter().zip(&ports) {
-            let targets: Vec<u16> = order.iter().map(|&n| target_ports[n]).collect();
-            pushpins.push(Pushpin::start_with_targets(&targets, ports).unwrap());
+            let order: Vec<SocketAddrV4> = order.iter().map(|&n| targets[n]).collect();
+            pushpins.push(Pushpin::start_with_targets(&order, ports, outside).unwrap());
             let gateway = format!("ws://127.0.0.1:{}", ports.client);
-            let publish = format!("http://127.0.0.1:{}/publish/", ports.publish);
+            let publish = format!("http://{outside}:{}/publish/", ports.publish);
             crate::register_pushpin(&gateway, &publish);
             gateways.push(gateway);
         }
@@ -178,6 +201,7 @@ impl Cluster {
             database,
             configs,
             fronts,
+            _apart: apart,
             _dir: dir,
             _alone: alone,
         }

@@ -112,6 +112,8 @@ pub struct HostConfig {
     /// The HTTP trigger port (a restarted instance comes back where its gateway expects it); one
     /// of the OS's choosing otherwise.
     pub port: Option<u16>,
+    /// Run the host inside this network namespace, listening on its address (else on loopback).
+    pub namespace: Option<Arc<netns::Netns>>,
 }
 
 impl HostConfig {
@@ -125,12 +127,32 @@ impl HostConfig {
             spin: spin::enabled().then(spin::binary),
             startup_deadline: Duration::from_secs(120),
             port: None,
+            namespace: None,
         }
     }
 
     pub fn port(mut self, port: u16) -> Self {
         self.port = Some(port);
         self
+    }
+
+    /// Runs the host inside `namespace`, listening on its address.
+    pub fn in_namespace(mut self, namespace: Arc<netns::Netns>) -> Self {
+        self.namespace = Some(namespace);
+        self
+    }
+
+    /// The address the host listens on: its namespace's, or loopback.
+    pub fn address(&self) -> std::net::Ipv4Addr {
+        (self.namespace.as_ref()).map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.inside)
+    }
+
+    /// `program`, to run in the host's namespace when it has one.
+    fn program(&self, program: &Path) -> Command {
+        match &self.namespace {
+            Some(namespace) => namespace.command(program),
+            None => Command::new(program),
+        }
     }
 
     pub fn startup_deadline(mut self, deadline: Duration) -> Self {
@@ -171,14 +193,14 @@ impl HostConfig {
     }
 
     fn command(&self, state_dir: &Path, extra: &[&str]) -> Command {
-        let listen = format!("127.0.0.1:{}", self.port.unwrap_or(0));
+        let listen = format!("{}:{}", self.address(), self.port.unwrap_or(0));
         if let Some(spin) = &self.spin {
             assert!(
                 self.through_pushpin || extra.contains(&"--no-gateway"),
                 "this test needs sync-host's embedded gateway; Spin has none (list it in \
                  scripts/spin-pass's sync-host-only tests and in docs/hosts.md)"
             );
-            let mut command = spin::command(spin, &self.manifest, state_dir, &listen);
+            let mut command = spin::command(self.program(spin), &self.manifest, state_dir, &listen);
             command
                 .args(spin::translate_args(extra))
                 .envs(self.env.iter().map(|(k, v)| (k, v)));
@@ -187,7 +209,7 @@ impl HostConfig {
             }
             return command;
         }
-        let mut command = Command::new(host_binary());
+        let mut command = self.program(&host_binary());
         // A process group of its own, so that what it starts (build commands) ends with it.
         command.process_group(0);
         command.args(["up", "--listen", &listen]);

@@ -1,27 +1,19 @@
-//! A network namespace of the test's own, joined to the test's namespace by a veth pair: a real
-//! network path between two addresses of its own choosing, which the test can cut and restore
-//! (`ip link set … down/up`). Needs root (or password-less sudo) and `ip` (iproute2).
+//! Network namespaces of the test's own on a network of the test's own: a Linux bridge in the
+//! test's namespace, and per namespace a veth pair from the bridge to inside — real network paths
+//! between addresses of the test's choosing, each of which the test can cut and restore
+//! (`ip link set … down/up`). Namespaces on one [`Network`] reach each other and the test's
+//! namespace (which holds the bridge's address) directly, with no routing. Needs root (or
+//! password-less sudo) and `ip` (iproute2).
 //!
-//! Addresses: `10.231.<p>.<4k+1>` on the test's side, `<4k+2>` inside, a /30 per namespace, with
-//! `p` from the process id and `k` counting the namespaces of the process, so concurrent test
-//! processes and tests do not collide.
+//! Addresses: a /24 per network, `10.<200+n>.<p>.0/24`, with `p` from the process id and `n`
+//! counting the networks of the process, so concurrent test processes and tests do not collide;
+//! `.1` is the test's side (the bridge), `.2`, `.3`, … the namespaces in the order they are made.
 
 use anyhow::{Context, bail};
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-
-pub struct Netns {
-    name: String,
-    /// The veth end in the test's namespace.
-    outside_link: String,
-    /// The veth end inside: cutting it cuts the path.
-    inside_link: String,
-    /// The test's address on the link.
-    pub outside: Ipv4Addr,
-    /// The address inside the namespace.
-    pub inside: Ipv4Addr,
-}
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 /// Runs `ip` with `args`, as root (through `sudo -n` when the test is not).
 fn ip(args: &[&str]) -> anyhow::Result<()> {
@@ -55,66 +47,123 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-impl Netns {
+/// The bridge; deleted when the network and every namespace on it are gone.
+struct Bridge {
+    name: String,
+    /// The test's address on it.
+    address: Ipv4Addr,
+    /// The last octet of the next namespace's address.
+    next_host: AtomicU8,
+    /// Names namespaces apart: `<tag><k>`.
+    tag: String,
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.name]);
+    }
+}
+
+/// A network of the test's own, to put namespaces on.
+pub struct Network {
+    bridge: Arc<Bridge>,
+}
+
+impl Network {
     pub fn create() -> anyhow::Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        assert!(n < 64, "a test process makes at most 64 namespaces");
+        assert!(n < 50, "a test process makes at most 50 networks");
         let pid = std::process::id();
         let tag = format!("{}{n}", pid % 100_000);
+        let address = Ipv4Addr::new(10, 200 + n as u8, (pid % 250) as u8, 1);
+        let name = format!("mrb{tag}b");
+        // A bridge left by a killed run of the same pid would make `add` fail.
+        let _ = ip(&["link", "del", &name]);
+        ip(&["link", "add", &name, "type", "bridge"])?;
+        let bridge = Bridge {
+            name,
+            address,
+            next_host: AtomicU8::new(2),
+            tag,
+        };
+        ip(&["addr", "add", &format!("{address}/24"), "dev", &bridge.name])?;
+        ip(&["link", "set", &bridge.name, "up"])?;
+        Ok(Self {
+            bridge: Arc::new(bridge),
+        })
+    }
+
+    /// The test's own address on the network: where the namespaces reach what runs outside them.
+    pub fn address(&self) -> Ipv4Addr {
+        self.bridge.address
+    }
+
+    /// A new namespace on this network, with the next address.
+    pub fn namespace(&self) -> anyhow::Result<Netns> {
+        let bridge = &self.bridge;
+        let host = bridge.next_host.fetch_add(1, Ordering::Relaxed);
+        assert!(host < 250, "a network holds at most 248 namespaces");
+        let [a, b, c, _] = bridge.address.octets();
+        let inside = Ipv4Addr::new(a, b, c, host);
+        let tag = format!("{}x{host}", bridge.tag);
         let name = format!("mrb-{tag}");
         let outside_link = format!("mrb{tag}o");
         let inside_link = format!("mrb{tag}i");
-        let third = (pid % 250) as u8;
-        let outside = Ipv4Addr::new(10, 231, third, (4 * n + 1) as u8);
-        let inside = Ipv4Addr::new(10, 231, third, (4 * n + 2) as u8);
-        // A namespace left by a killed run of the same pid would make `add` fail.
         let _ = ip(&["netns", "del", &name]);
         ip(&["netns", "add", &name])?;
-        let namespace = Self {
+        let namespace = Netns {
             name,
-            outside_link,
             inside_link: inside_link.clone(),
-            outside,
+            outside: bridge.address,
             inside,
+            _bridge: bridge.clone(),
         };
         let name = namespace.name.as_str();
-        let (outside_cidr, inside_cidr) = (format!("{outside}/30"), format!("{inside}/30"));
-        ip(&[
-            "link",
-            "add",
-            &namespace.outside_link,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &inside_link,
-        ])?;
+        #[rustfmt::skip]
+        ip(&["link", "add", &outside_link, "type", "veth", "peer", "name", &inside_link])?;
         ip(&["link", "set", &inside_link, "netns", name])?;
-        ip(&["addr", "add", &outside_cidr, "dev", &namespace.outside_link])?;
-        ip(&["link", "set", &namespace.outside_link, "up"])?;
+        ip(&["link", "set", &outside_link, "master", &bridge.name])?;
+        ip(&["link", "set", &outside_link, "up"])?;
         let inside_ip = |args: &[&str]| {
             let mut all = vec!["netns", "exec", name, "ip"];
             all.extend_from_slice(args);
             ip(&all)
         };
-        inside_ip(&["addr", "add", &inside_cidr, "dev", &inside_link])?;
+        inside_ip(&["addr", "add", &format!("{inside}/24"), "dev", &inside_link])?;
         inside_ip(&["link", "set", &inside_link, "up"])?;
         inside_ip(&["link", "set", "lo", "up"])?;
         Ok(namespace)
     }
+}
+
+pub struct Netns {
+    name: String,
+    /// The veth end inside: cutting it cuts the namespace off the network.
+    inside_link: String,
+    /// The test's address, as seen from inside.
+    pub outside: Ipv4Addr,
+    /// The address inside the namespace.
+    pub inside: Ipv4Addr,
+    _bridge: Arc<Bridge>,
+}
+
+impl Netns {
+    /// A namespace on a network of its own, shared with the test only.
+    pub fn create() -> anyhow::Result<Self> {
+        Network::create()?.namespace()
+    }
 
     /// `program` to be run inside the namespace (`ip netns exec` execs it: the child is the
-    /// program itself).
+    /// program itself, with the test's environment).
     pub fn command(&self, program: &std::path::Path) -> Command {
         let mut command = ip_command();
         command.args(["netns", "exec", &self.name]).arg(program);
         command
     }
 
-    /// Cuts the link at its far end: nothing passes either way until [`Netns::restore`], and
-    /// packets are lost rather than refused, as on a cable that was pulled. (Taking the near end
-    /// down would remove the route too, and packets would leave by the default route instead.)
+    /// Cuts the namespace's link: nothing passes either way until [`Netns::restore`], and packets
+    /// are lost rather than refused, as on a cable that was pulled.
     pub fn cut(&self) {
         self.set_inside_link("down");
     }
@@ -124,17 +173,8 @@ impl Netns {
     }
 
     fn set_inside_link(&self, state: &str) {
-        ip(&[
-            "netns",
-            "exec",
-            &self.name,
-            "ip",
-            "link",
-            "set",
-            &self.inside_link,
-            state,
-        ])
-        .unwrap();
+        #[rustfmt::skip]
+        ip(&["netns", "exec", &self.name, "ip", "link", "set", &self.inside_link, state]).unwrap();
     }
 }
 

@@ -3,6 +3,7 @@
 //! directory and free loopback ports.
 
 use anyhow::{Context, bail};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -81,12 +82,18 @@ fn replace_setting(config: &str, key: &str, value: &str) -> anyhow::Result<Strin
 impl Pushpin {
     /// Starts Pushpin routing to the app on `app_port`, and waits until it accepts connections.
     pub fn start(app_port: u16, ports: &PushpinPorts) -> anyhow::Result<Self> {
-        Self::start_with_targets(&[app_port], ports)
+        let app = SocketAddrV4::new(Ipv4Addr::LOCALHOST, app_port);
+        Self::start_with_targets(&[app], ports, Ipv4Addr::LOCALHOST)
     }
 
-    /// Starts Pushpin with every route listing the app instances on `app_ports`, in this order
-    /// (Pushpin tries them in order: the first that accepts a connection serves it).
-    pub fn start_with_targets(app_ports: &[u16], ports: &PushpinPorts) -> anyhow::Result<Self> {
+    /// Starts Pushpin with every route listing the app instances at `apps`, in this order
+    /// (Pushpin tries them in order: the first that accepts a connection serves it), taking
+    /// publishes on `publish_address`.
+    pub fn start_with_targets(
+        apps: &[SocketAddrV4],
+        ports: &PushpinPorts,
+        publish_address: Ipv4Addr,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let root = dir.path().to_path_buf();
         let root = root.as_path();
@@ -105,6 +112,7 @@ impl Pushpin {
                 "push_in_sub_specs",
                 format!("tcp://127.0.0.1:{}", ports.push_in_sub),
             ),
+            ("push_in_http_addr", publish_address.to_string()),
             ("push_in_http_port", ports.publish.to_string()),
             ("command_spec", format!("tcp://127.0.0.1:{}", ports.command)),
         ] {
@@ -117,7 +125,7 @@ impl Pushpin {
             routes.contains("127.0.0.1:3000,"),
             "deploy/pushpin/routes no longer targets 127.0.0.1:3000"
         );
-        std::fs::write(root.join("routes"), retarget(&routes, app_ports))?;
+        std::fs::write(root.join("routes"), retarget(&routes, apps))?;
         let log = std::fs::File::create(root.join("pushpin.out"))?;
         let child = Command::new("pushpin")
             .arg(format!("--config={}", root.join("pushpin.conf").display()))
@@ -128,8 +136,11 @@ impl Pushpin {
             .spawn()
             .context("starting pushpin (install the Debian package `pushpin`)")?;
         let pushpin = Pushpin { child, dir };
-        for port in [ports.client, ports.publish] {
-            pushpin.await_port(port, root)?;
+        for (address, port) in [
+            (Ipv4Addr::LOCALHOST, ports.client),
+            (publish_address, ports.publish),
+        ] {
+            pushpin.await_port(address, port, root)?;
         }
         pushpin.await_round_trip(ports.client, root)?;
         Ok(pushpin)
@@ -174,9 +185,9 @@ impl Pushpin {
     }
 
     /// Waits for `port` to accept connections: Pushpin's processes start asynchronously.
-    fn await_port(&self, port: u16, root: &Path) -> anyhow::Result<()> {
+    fn await_port(&self, address: Ipv4Addr, port: u16, root: &Path) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((address, port)).is_err() {
             if Instant::now() > deadline {
                 let log = std::fs::read_to_string(root.join("pushpin.out")).unwrap_or_default();
                 bail!("pushpin never listened on {port}:\n{log}");
@@ -187,16 +198,16 @@ impl Pushpin {
     }
 }
 
-/// The shipped routes with each `127.0.0.1:3000[,options]` target replaced by one target per port.
-fn retarget(routes: &str, app_ports: &[u16]) -> String {
+/// The shipped routes with each `127.0.0.1:3000[,options]` target replaced by one target per app.
+fn retarget(routes: &str, apps: &[SocketAddrV4]) -> String {
     let lines: Vec<String> = routes
         .lines()
         .map(|line| {
             line.split(' ')
                 .map(|word| match word.strip_prefix("127.0.0.1:3000") {
-                    Some(options) if options.is_empty() || options.starts_with(',') => app_ports
+                    Some(options) if options.is_empty() || options.starts_with(',') => apps
                         .iter()
-                        .map(|port| format!("127.0.0.1:{port}{options}"))
+                        .map(|app| format!("{app}{options}"))
                         .collect::<Vec<_>>()
                         .join(" "),
                     _ => word.to_string(),

@@ -1,7 +1,11 @@
-//! A real `redis-server` (Debian package `redis-server`) on a loopback port of its own, for the
-//! tests of several instances sharing a key-value store.
+//! A real `redis-server` (Debian package `redis-server`) on a port of its own — on loopback, or in
+//! a network namespace of the test's — for the tests of several instances sharing a key-value
+//! store.
 
+use crate::netns::Netns;
 use anyhow::Context;
+use std::net::Ipv4Addr;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 pub struct Redis {
@@ -13,10 +17,21 @@ pub struct Redis {
 impl Redis {
     /// Starts `redis-server` without persistence and waits until it says it accepts connections.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_in(None)
+    }
+
+    /// [`Redis::start`] inside `namespace` (on its address), when given.
+    pub fn start_in(namespace: Option<&Netns>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = crate::pushpin::five_ports()[0];
-        let mut child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+        let address = namespace.map_or(Ipv4Addr::LOCALHOST, |namespace| namespace.inside);
+        let program = Path::new("redis-server");
+        let mut command = match namespace {
+            Some(namespace) => namespace.command(program),
+            None => Command::new(program),
+        };
+        let mut child = command
+            .args(["--bind", &address.to_string(), "--port", &port.to_string()])
             .args([
                 "--save",
                 "",
@@ -36,7 +51,7 @@ impl Redis {
             .context("redis-server")?;
         Ok(Self {
             child,
-            url: format!("redis://127.0.0.1:{port}"),
+            url: format!("redis://{address}:{port}"),
             _dir: dir,
         })
     }

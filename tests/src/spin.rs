@@ -46,11 +46,15 @@ pub(crate) fn translate_args(extra: &[&str]) -> Vec<String> {
     args
 }
 
-/// `spin up` for `manifest` on `listen` (port 0: one of the OS's choosing; Spin prints the address
-/// it bound in its "Serving" line), with its state (the `default` SQLite and key-value files) in
-/// `state_dir`.
-pub(crate) fn command(spin: &Path, manifest: &Path, state_dir: &Path, listen: &str) -> Command {
-    let mut command = Command::new(spin);
+/// `spin up` (`command` runs the `spin` binary) for `manifest` on `listen` (port 0: one of the
+/// OS's choosing; Spin prints the address it bound in its "Serving" line), with its state (the
+/// `default` SQLite and key-value files) in `state_dir`.
+pub(crate) fn command(
+    mut command: Command,
+    manifest: &Path,
+    state_dir: &Path,
+    listen: &str,
+) -> Command {
     // Its own process group, so that the app's process (`spin up` runs it as a child, `spin trigger
     // http`) is stopped with it (`Host::signal`).
     command.process_group(0);
