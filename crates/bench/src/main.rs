@@ -344,13 +344,21 @@ fn machine() -> String {
     format!("{cores} cores, {memory} memory, commit {commit}")
 }
 
+const USAGE: &str = "usage: bench <relay|throughput|idle|instantiate|catch-up|reload|spin|all|soak|libsql> [--option value]…\n(each scenario's options are described at the top of its module in crates/bench/src/)";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(scenario) = args.first() else {
-        anyhow::bail!(
-            "usage: bench <relay|throughput|idle|instantiate|catch-up|reload|spin|all|soak|libsql> [--option value]…"
-        );
+    let scenario = match args.first().map(String::as_str) {
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            return Ok(());
+        }
+        Some(scenario) => scenario.to_string(),
+        None => {
+            eprintln!("{USAGE}");
+            std::process::exit(2);
+        }
     };
     let options = Options::parse(&args[1..])?;
     println!("# mirubato-sync bench — {}", machine());
@@ -370,7 +378,10 @@ async fn main() -> anyhow::Result<()> {
         // Needs root (a network namespace): only when asked for.
         "libsql" => return libsql::compare(&options).await,
         one if SCENARIOS.contains(&one) => vec![one],
-        unknown => anyhow::bail!("unknown scenario {unknown:?}"),
+        unknown => {
+            eprintln!("unknown scenario {unknown:?}\n{USAGE}");
+            std::process::exit(2);
+        }
     };
     for name in chosen {
         match name {
