@@ -1,5 +1,5 @@
 //! Scenario `libsql`: the app with its database on a real libSQL server (`sqld`) in a network
-//! namespace of its own, reached over a veth link, against the same app on a local SQLite file, in
+//! namespace of its own, reached over a veth link and a bridge, against the same app on a local SQLite file, in
 //! one run, on sync-host `--no-gateway` and on real Spin, each behind its own Pushpin: throughput
 //! (`--users`, default 20, `--window`, default 8, `--throughput-seconds`, default 10) and relay
 //! latency at `--rate` (default 100 mutations/s, `--users`, `--devices`, `--seconds` as for
@@ -34,7 +34,7 @@ pub async fn compare(options: &Options) -> anyhow::Result<()> {
     let seconds: f64 = options.get("throughput-seconds", 10.0)?;
     let relay_options = relay_options(options, options.get("rate", 100.0)?)?;
     println!(
-        "## libsql: the database on sqld across a veth link into a network namespace, against a local file; throughput {users} users × window {window} for {seconds} s; relay {} users × {} devices at {}/s for {} s; fresh host (and sqld) per measurement",
+        "## libsql: the database on sqld in a network namespace, across a veth link and a bridge, against a local file; throughput {users} users × window {window} for {seconds} s; relay {} users × {} devices at {}/s for {} s; fresh host (and sqld) per measurement",
         relay_options.users, relay_options.devices, relay_options.rate, relay_options.seconds
     );
     {
