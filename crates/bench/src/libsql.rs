@@ -1,11 +1,12 @@
 //! Scenario `libsql`: the app with its database on a real libSQL server (`sqld`) in a network
 //! namespace of its own, reached over a veth link and a bridge, against the same app on a local
-//! SQLite file, in one run, on sync-host `--no-gateway` and on real Spin, each behind its own Pushpin: throughput
-//! (`--users`, default 20, `--window`, default 8, `--throughput-seconds`, default 10) and relay
-//! latency at `--rate` (default 100 mutations/s, `--users`, `--devices`, `--seconds` as for
-//! `relay`). Every measurement starts a fresh host and, for libSQL, a fresh `sqld`. It also times
-//! one Hrana round trip across the link, which bounds the libSQL path: a mutation is a dozen
-//! statements, each a round trip. Needs root (network namespaces); the Spin binary as for `spin`.
+//! SQLite file, in one run, on sync-host `--no-gateway` and on real Spin, each behind its own
+//! Pushpin: throughput (`--users`, default 20, `--window`, default 8, `--throughput-seconds`,
+//! default 10) and relay latency at `--rate` (default 100 mutations/s, `--users`, `--devices`,
+//! `--seconds` as for `relay`). Every measurement starts a fresh host and, for libSQL, a fresh
+//! `sqld`. It also times one Hrana round trip across the link, which bounds the libSQL path: a
+//! mutation is a dozen statements, each a round trip. Needs root (network namespaces); the Spin
+//! binary as for `spin`.
 
 use crate::hosts::{Target, find_spin};
 use crate::stats::{ms, ratio, summarize};
