@@ -144,15 +144,12 @@ impl HostConfig {
 
     /// The address the host listens on: its namespace's, or loopback.
     pub fn address(&self) -> std::net::Ipv4Addr {
-        (self.namespace.as_ref()).map_or(std::net::Ipv4Addr::LOCALHOST, |n| n.inside)
+        netns::address_in(self.namespace.as_deref())
     }
 
     /// `program`, to run in the host's namespace when it has one.
     fn program(&self, program: &Path) -> Command {
-        match &self.namespace {
-            Some(namespace) => namespace.command(program),
-            None => Command::new(program),
-        }
+        netns::command_in(self.namespace.as_deref(), program)
     }
 
     pub fn startup_deadline(mut self, deadline: Duration) -> Self {

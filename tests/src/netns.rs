@@ -137,6 +137,19 @@ impl Network {
     }
 }
 
+/// `program`, to run inside `namespace` when there is one.
+pub fn command_in(namespace: Option<&Netns>, program: &std::path::Path) -> Command {
+    match namespace {
+        Some(namespace) => namespace.command(program),
+        None => Command::new(program),
+    }
+}
+
+/// Where a server in `namespace` listens: the namespace's address, or loopback without one.
+pub fn address_in(namespace: Option<&Netns>) -> Ipv4Addr {
+    namespace.map_or(Ipv4Addr::LOCALHOST, |namespace| namespace.inside)
+}
+
 pub struct Netns {
     name: String,
     /// The veth end inside: cutting it cuts the namespace off the network.

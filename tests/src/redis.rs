@@ -2,11 +2,10 @@
 //! a network namespace of the test's — for the tests of several instances sharing a key-value
 //! store.
 
-use crate::netns::Netns;
+use crate::netns::{Netns, address_in, command_in};
 use anyhow::Context;
-use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 pub struct Redis {
     child: Child,
@@ -24,13 +23,8 @@ impl Redis {
     pub fn start_in(namespace: Option<&Netns>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = crate::pushpin::five_ports()[0];
-        let address = namespace.map_or(Ipv4Addr::LOCALHOST, |namespace| namespace.inside);
-        let program = Path::new("redis-server");
-        let mut command = match namespace {
-            Some(namespace) => namespace.command(program),
-            None => Command::new(program),
-        };
-        let mut child = command
+        let address = address_in(namespace);
+        let mut child = command_in(namespace, Path::new("redis-server"))
             .args(["--bind", &address.to_string(), "--port", &port.to_string()])
             .args([
                 "--save",

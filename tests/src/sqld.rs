@@ -1,10 +1,9 @@
 //! A real libSQL server (`sqld` 0.24.33, shipped beside the repository in `../shared/libsql/`) on a
 //! loopback port of its own, for the tests of instances that share a database but no disk.
 
-use crate::netns::Netns;
+use crate::netns::{Netns, address_in, command_in};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -53,12 +52,8 @@ impl Sqld {
     pub fn start_in(namespace: Option<&Netns>) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let port = crate::pushpin::five_ports()[0];
-        let address = namespace.map_or(Ipv4Addr::LOCALHOST, |namespace| namespace.inside);
-        let mut command = match namespace {
-            Some(namespace) => namespace.command(&binary()),
-            None => Command::new(binary()),
-        };
-        let child = command
+        let address = address_in(namespace);
+        let child = command_in(namespace, &binary())
             .arg("--db-path")
             .arg(dir.path().join("data"))
             .args(["--http-listen-addr", &format!("{address}:{port}")])
