@@ -98,16 +98,22 @@ impl SteadyWriters {
 
     /// Waits until `more` further acks have arrived; panics after a minute.
     pub async fn await_more_acks(&self, more: usize) {
+        if let Err(got) = self.more_acks_within(more, Duration::from_secs(60)).await {
+            panic!("the writers got {got} of {more} more acks within a minute");
+        }
+    }
+
+    /// Waits until `more` further acks have arrived, or `within` has passed: then how many did.
+    pub async fn more_acks_within(&self, more: usize, within: Duration) -> Result<(), usize> {
         let target = self.acks() + more;
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + within;
         while self.acks() < target {
-            assert!(
-                Instant::now() < deadline,
-                "the writers got {} of {more} more acks within a minute",
-                self.acks() + more - target
-            );
+            if Instant::now() >= deadline {
+                return Err(self.acks() + more - target);
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        Ok(())
     }
 
     /// Tells every device to stop after its current mutation, and collects what each saw.
