@@ -65,6 +65,11 @@ pub struct Cluster {
 /// each already keep a 2-core machine busy, and a rolling restart's timing is what is measured.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Where instance `host` serves (its `Serving` URL is `http://<address>`).
+fn address(host: &Host) -> SocketAddrV4 {
+    host.url.trim_start_matches("http://").parse().unwrap()
+}
+
 fn start(config: HostConfig, args: &[String]) -> Host {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     config.start_with_args(&args).unwrap()
@@ -166,12 +171,8 @@ impl Cluster {
         let hosts: Vec<Option<Host>> = (configs.iter())
             .map(|(host, args)| Some(start(host.clone(), args)))
             .collect();
-        let apps: Vec<SocketAddrV4> = hosts
-            .iter()
-            .map(|host| {
-                let url = &host.as_ref().unwrap().url;
-                url.trim_start_matches("http://").parse().unwrap()
-            })
+        let apps: Vec<SocketAddrV4> = (hosts.iter())
+            .map(|host| address(host.as_ref().unwrap()))
             .collect();
         let fronts: Vec<Front> = (apps.iter())
             .filter(|_| fronted)
@@ -213,7 +214,7 @@ impl Cluster {
     /// says (it may abort nothing: nothing is in flight), and the front releases once it serves.
     pub fn restart(&mut self, n: usize, stop: Stop) {
         let host = self.hosts[n].take().expect("running");
-        let port: u16 = host.url.rsplit(':').next().unwrap().parse().unwrap();
+        let port = address(&host).port();
         let front = self.fronts.get(n);
         if let Some(front) = front {
             front.hold();

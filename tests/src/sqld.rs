@@ -1,5 +1,6 @@
 //! A real libSQL server (`sqld` 0.24.33, shipped beside the repository in `../shared/libsql/`) on a
-//! loopback port of its own, for the tests of instances that share a database but no disk.
+//! port of its own — on loopback, or in a network namespace of the test's — for the tests of
+//! instances that share a database but no disk.
 
 use crate::netns::{Netns, address_in, command_in};
 use anyhow::{Context, bail};
