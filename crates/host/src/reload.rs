@@ -70,31 +70,28 @@ impl Reloader {
     pub async fn reload(&self) -> Result<Duration, Refused> {
         let _one_at_a_time = self.running.lock().await;
         let started = Instant::now();
-        let outcome = self.load_and_check().await;
-        let metrics = crate::ops::metrics::get();
-        let outcome = match outcome {
-            Ok(app) => {
-                self.live.replace(app);
-                tracing::info!(
-                    "reloaded in {:.0?}: new requests go to the new app",
-                    started.elapsed()
-                );
-                Ok(started.elapsed())
-            }
-            Err(refused) => {
-                tracing::error!("reload refused, the running app keeps serving: {refused}");
-                Err(refused)
-            }
-        };
-        let label = if outcome.is_ok() {
+        let checked = self.load_and_check().await;
+        // Counted before the new app serves and before it is logged: whoever sees either
+        // then sees the count.
+        let label = if checked.is_ok() {
             "applied"
         } else {
             "refused"
         };
-        metrics
+        crate::ops::metrics::get()
             .reloads
             .get_or_create(&crate::ops::metrics::Outcome { outcome: label })
             .inc();
+        let outcome = checked.map(|app| {
+            self.live.replace(app);
+            started.elapsed()
+        });
+        match &outcome {
+            Ok(took) => tracing::info!("reloaded in {took:.0?}: new requests go to the new app"),
+            Err(refused) => {
+                tracing::error!("reload refused, the running app keeps serving: {refused}")
+            }
+        }
         outcome
     }
 
