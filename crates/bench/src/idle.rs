@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 pub struct IdleResult {
     pub rss_empty_kib: u64,
     pub rss_full_kib: u64,
+    /// The sockets still open at the end.
     pub sockets: usize,
+    /// The sockets that ended before the end, if any did.
+    pub dropped: Option<Dropped>,
     /// How long opening the sockets took.
     pub connecting: Duration,
     pub cpu: Duration,
@@ -21,6 +24,12 @@ pub struct IdleResult {
     pub first_keep_alives: usize,
     /// Component instances alive at the end of the window, as the host's pooling allocator reports.
     pub instances_alive: Option<u64>,
+}
+
+/// Sockets that ended during the run, and how.
+pub struct Dropped {
+    pub count: usize,
+    pub summary: String,
 }
 
 impl IdleResult {
@@ -51,10 +60,10 @@ fn source(n: usize) -> IpAddr {
 /// answered, until the connection ends: the embedded gateway pings every 30 s and drops a client
 /// that answered none for 2 min, and opening tens of thousands of sockets, the wait for their
 /// first keep-alives and the window can take longer.
-async fn hold(mut device: Device) -> Ended {
+async fn hold(mut device: Device) -> (Ended, Instant) {
     loop {
         if let Err(ended) = device.next_or_end(Duration::MAX).await {
-            return ended;
+            return (ended, Instant::now());
         }
     }
 }
@@ -81,19 +90,20 @@ pub async fn run(
     // Batches well inside the listen queue (sync-host's holds 4,096; the standard library's 128,
     // which batches of 200 overflowed, made a connection wait a second for its SYN to be resent).
     let batch = 100;
+    let mut retried = 0;
     for start in (0..sockets).step_by(batch) {
         let mut tasks = Vec::new();
         for n in start..(start + batch).min(sockets) {
             let gateway = host.gateway_url.clone();
             tasks.push(tokio::spawn(async move {
                 let user = format!("idle{}", n / 5);
-                Device::connect_with_retry_from(&gateway, source(n), &user, 12)
-                    .await
-                    .0
+                Device::connect_with_retry_from(&gateway, source(n), &user, 12).await
             }));
         }
         for task in tasks {
-            held.push(tokio::spawn(hold(task.await?)));
+            let (device, attempts) = task.await?;
+            retried += attempts as usize - 1;
+            held.push(tokio::spawn(hold(device)));
         }
     }
     let connecting = started.elapsed();
@@ -122,17 +132,38 @@ pub async fn run(
     for device in held {
         device.abort();
     }
-    let count = ended.len();
-    if let Some(first) = ended.into_iter().next() {
-        anyhow::bail!(
-            "{count} of {sockets} sockets ended during the run; one: {}",
-            first.await?
-        );
+    let mut endings = Vec::with_capacity(ended.len());
+    for device in ended {
+        endings.push(device.await?);
     }
+    let dropped = (!endings.is_empty()).then(|| {
+        let after = |at: Instant| at.duration_since(started).as_secs_f64();
+        let first = endings.iter().map(|(_, at)| *at).min().unwrap_or(started);
+        let last = endings.iter().map(|(_, at)| *at).max().unwrap_or(started);
+        let failed = host
+            .logs()
+            .lines()
+            .filter(|l| l.contains(" /sync/ws ") && !l.contains(" /sync/ws 200 "))
+            .count();
+        Dropped {
+            count: endings.len(),
+            summary: format!(
+                "{} of {sockets} sockets ended, {:.1}–{:.1} s after the first connect \
+                 (connecting took {:.1} s, {retried} connects retried); one: {}; the app \
+                 answered {failed} requests with an error",
+                endings.len(),
+                after(first),
+                after(last),
+                connecting.as_secs_f64(),
+                endings[0].0,
+            ),
+        }
+    });
     Ok(IdleResult {
         rss_empty_kib,
         rss_full_kib,
-        sockets,
+        sockets: sockets - dropped.as_ref().map_or(0, |d| d.count),
+        dropped,
         connecting,
         cpu: cpu_gateway,
         window,
