@@ -13,12 +13,20 @@
 //! - an outbound HTTP GET from the probe to the first route on the same host: with two of the
 //!   first route, what a request out costs (the coordinator's publish is one).
 //!
-//! And the app (spin.toml): `/sync/ws` with a body that is not WebSocket events, refused with 400
-//! before any host interface is called — the coordinator and the components composed into it
-//! instantiated, for nothing.
+//! And the app (spin.toml):
+//! - `/sync/ws` with a body that is not WebSocket events, refused with 400 before any host
+//!   interface is called — the coordinator and the components composed into it instantiated, for
+//!   nothing;
+//! - `/sync/ws` applying one mutation (`ENTRY_CREATED`) on a connection opened once before, as a
+//!   gateway sends it: the app's whole work for an ack, with its relay published to a sink that
+//!   answers 200 and closes the connection, as Pushpin's publish endpoint does. Beside the round
+//!   trip through Pushpin, it tells the app's cost on each host from the gateway's hop.
 
 use crate::hosts::{Snapshot, Target};
 use e2e::{Host, HostConfig, app_manifest, fixture_manifest};
+use protocol::ws_events::{self, Event, EventKind};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 /// Statements per request in the last route.
@@ -31,12 +39,16 @@ pub struct Floor {
     pub written_kib_per_request: f64,
 }
 
-/// The six routes on `target`, on fresh hosts.
-pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 6]> {
+/// The seven routes on `target`, on fresh hosts.
+pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 7]> {
+    let sink = publish_sink()?;
     let start = |manifest| {
         target
             .configure(HostConfig::new(manifest))
             .through_pushpin(false)
+            .env("SPIN_VARIABLE_GRIP_PUBLISH_URL", &sink)
+            .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
+            .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000")
             .start_with_args(&["--no-gateway"])
     };
     let host = start(fixture_manifest())?;
@@ -98,7 +110,65 @@ pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 6]> {
         response.body_mut().read_to_string()?;
         Ok(())
     })?;
-    Ok([floor, read, write, statements, outbound, refused])
+    let (user, connection) = ("floor", "floor-connection");
+    let token = e2e::device::token(user, 3600);
+    let events = |events: &[Event]| -> anyhow::Result<String> {
+        let mut response = agent
+            .post(format!("{}/sync/ws?userId={user}&token={token}", app.url))
+            .header("content-type", "application/websocket-events")
+            .header("connection-id", connection)
+            .send(&ws_events::encode(events)[..])?;
+        let body = response.body_mut().read_to_string()?;
+        anyhow::ensure!(
+            response.status() == 200,
+            "/sync/ws: {} {body}",
+            response.status()
+        );
+        Ok(body)
+    };
+    events(&[Event::new(EventKind::Open)])?;
+    let mutation = run(&app, seconds, |n| {
+        let frame = serde_json::json!({
+            "type": "ENTRY_CREATED",
+            "timestamp": e2e::device::timestamp(),
+            "entry": {"id": format!("floor-{n}"), "notes": "floor"},
+        });
+        let body = events(&[Event::text(frame.to_string())])?;
+        anyhow::ensure!(body.contains("Mutation applied"), "no ack: {body}");
+        Ok(())
+    })?;
+    Ok([floor, read, write, statements, outbound, refused, mutation])
+}
+
+/// A publish endpoint that answers every request 200 and closes its connection, as Pushpin
+/// 1.36's does, on a thread that lives as long as the bench; returns its base URL.
+fn publish_sink() -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let url = format!("http://{}", listener.local_addr()?);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0usize;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|read| read > 0) {
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    Ok(url)
 }
 
 /// Sends `request` one after the other for `seconds`.

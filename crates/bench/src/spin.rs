@@ -102,6 +102,11 @@ async fn compare_floor(seconds: f64, hosts: &[Target; 2]) {
                 &ours[5],
                 &theirs[5],
             ),
+            (
+                "the app's /sync/ws acking a mutation (its relay published)",
+                &ours[6],
+                &theirs[6],
+            ),
         ] {
             println!(
                 "Spin/sync-host, floor, {route} per request (Spin / sync-host = ratio): {:.0}/s / {:.0}/s = ×{:.2} | host CPU per request {} | KiB written to storage per request {:.2} / {:.2}",
