@@ -12,15 +12,10 @@
 use e2e::cluster::{Cluster, Stop, Storage};
 use e2e::device::{Device, timestamp};
 use e2e::shared_database::SharedDatabase;
+use e2e::steady_writers::UNLIMITED;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
-
-/// Limits lifted: the storage tests are not about the rate limit.
-const UNLIMITED: [(&str, &str); 2] = [
-    ("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000"),
-    ("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000"),
-];
 
 fn entry_frame(id: &str) -> Value {
     json!({"type": "ENTRY_CREATED", "timestamp": timestamp(), "eventId": format!("evt-{id}"),
@@ -406,8 +401,8 @@ async fn limits(storage: Storage) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rolling_restart_behind_pushpin_closes_no_socket_and_loses_no_acked_mutation() {
     let cluster = match e2e::spin::enabled() {
-        true => Cluster::start_fronted(2, &[&[0, 1]], &e2e::steady_writers::UNLIMITED),
-        false => Cluster::start(2, &[&[0, 1]], &e2e::steady_writers::UNLIMITED),
+        true => Cluster::start_fronted(2, &[&[0, 1]], &UNLIMITED),
+        false => Cluster::start(2, &[&[0, 1]], &UNLIMITED),
     };
     rolling_restart(cluster, Stop::Term).await;
 }
@@ -416,7 +411,7 @@ async fn a_rolling_restart_behind_pushpin_closes_no_socket_and_loses_no_acked_mu
 /// behind a `sync-host front`, which holds the requests while it is restarted.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rolling_restart_of_killed_instances_behind_fronts_closes_no_socket() {
-    let cluster = Cluster::start_fronted(2, &[&[0, 1]], &e2e::steady_writers::UNLIMITED);
+    let cluster = Cluster::start_fronted(2, &[&[0, 1]], &UNLIMITED);
     rolling_restart(cluster, Stop::Kill).await;
 }
 

@@ -22,7 +22,7 @@
 //!   answers 200 and closes the connection, as Pushpin's publish endpoint does. Beside the round
 //!   trip through Pushpin, it tells the app's cost on each host from the gateway's hop.
 
-use crate::hosts::{Snapshot, Target};
+use crate::hosts::{Snapshot, Target, unlimited};
 use e2e::{Host, HostConfig, app_manifest, fixture_manifest};
 use protocol::ws_events::{self, Event, EventKind};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -44,11 +44,9 @@ pub fn measure(target: &Target, seconds: f64) -> anyhow::Result<[Floor; 7]> {
     let sink = publish_sink()?;
     let start = |manifest| {
         target
-            .configure(HostConfig::new(manifest))
+            .configure(unlimited(HostConfig::new(manifest)))
             .through_pushpin(false)
             .env("SPIN_VARIABLE_GRIP_PUBLISH_URL", &sink)
-            .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
-            .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000")
             .start_with_args(&["--no-gateway"])
     };
     let host = start(fixture_manifest())?;

@@ -34,12 +34,10 @@ impl Target {
         }
     }
 
-    /// Starts the app with rate limits lifted (the bench sends far more than a user may).
+    /// Starts the app with rate limits lifted.
     pub fn start(&self) -> anyhow::Result<Host> {
-        let config = HostConfig::new(app_manifest())
-            .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
-            .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000");
-        self.configure(config).start()
+        self.configure(unlimited(HostConfig::new(app_manifest())))
+            .start()
     }
 
     /// `config` on this target's host. Spin runs behind Pushpin unless `config` is changed after.
@@ -54,6 +52,13 @@ impl Target {
             Target::Spin { path, .. } => config.on_spin(path),
         }
     }
+}
+
+/// `config` with the rate limits lifted: the bench sends far more than a user may.
+pub fn unlimited(config: HostConfig) -> HostConfig {
+    e2e::steady_writers::UNLIMITED
+        .iter()
+        .fold(config, |config, (name, value)| config.env(name, value))
 }
 
 /// What the bench reads of a host at one moment; two of them give a run's [`Delta`].

@@ -8,7 +8,7 @@
 //! mutation is a dozen statements, each a round trip. Needs root (network namespaces); the Spin
 //! binary as for `spin`.
 
-use crate::hosts::{Target, find_spin};
+use crate::hosts::{Target, find_spin, unlimited};
 use crate::stats::{ms, ratio, summarize};
 use crate::{Options, pushpin_installed, relay, relay_options, throughput};
 use e2e::netns::Netns;
@@ -106,10 +106,7 @@ fn start(
     target: &Target,
     namespace: Option<&Netns>,
 ) -> anyhow::Result<(Host, Option<SharedDatabase>)> {
-    let config = HostConfig::new(app_manifest())
-        .env("SPIN_VARIABLE_RATE_LIMIT_PER_MINUTE", "1000000")
-        .env("SPIN_VARIABLE_RATE_LIMIT_BURST", "100000");
-    let config = target.configure(config);
+    let config = target.configure(unlimited(HostConfig::new(app_manifest())));
     let Some(namespace) = namespace else {
         return Ok((config.start()?, None));
     };
