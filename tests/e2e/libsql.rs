@@ -70,10 +70,10 @@ async fn the_apps_tables_and_data_live_in_the_server_and_the_token_stays_out_of_
 }
 
 /// The server sits in a network namespace of its own behind a veth link (and a bridge). Devices
-/// write without pause; the link is cut for 10 s and restored. While it is cut, nothing is acked, writes are
-/// answered with errors (the devices send them again) and no device loses its connection, and
-/// `/health` says the database is failing; nothing acked is lost; and once the link is back writes
-/// are acked again within seconds, with no restart.
+/// write without pause; the link is cut for 10 s and restored. While it is cut, nothing is acked,
+/// writes are answered with errors (the devices send them again) and no device loses its
+/// connection, and `/health` says the database is failing; nothing acked is lost; and once the
+/// link is back writes are acked again within seconds, with no restart.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cut_link_to_the_database_is_answered_with_errors_and_heals_by_itself() {
     const CUT_FOR: Duration = Duration::from_secs(10);
